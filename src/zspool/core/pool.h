@@ -1,0 +1,154 @@
+// zspool::Pool — a user-space zsmalloc.
+//
+// A pool packs variable-size objects (1 .. page_size bytes, typically compressed pages) densely
+// into "zspages": runs of 1..max_chain pages, each holding objects of one size class back to
+// back. malloc returns an opaque 64-bit handle that stays valid while compaction moves the
+// object. Objects are reached through map() (in place) or read()/write() (copies).
+//
+//   auto pool = zspool::Pool::create({}).value();
+//   zspool::Handle h = pool->malloc(1234).value();
+//   pool->write(h, bytes);                        // copy in
+//   { auto m = pool->map(h, zspool::MapMode::read_only).value(); use(m.data(), m.size()); }
+//   pool->free(h);
+//
+// With an evict handler (PoolOptions::evict) the pool also keeps an LRU of zspages and can
+// write back cold zspages: reclaim_page() hands each live object of the coldest zspage to the
+// handler, which copies it elsewhere and frees its handle (see reclaim.cc for the protocol).
+//
+// Thread safety: every public member function may be called from any thread at any time.
+// A Mapping must be released (destroyed or reset) before its handle is freed.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "zspool/core/size_class.h"
+#include "zspool/core/stats.h"
+#include "zspool/platform/error.h"
+#include "zspool/platform/page_source.h"
+
+namespace zspool {
+
+// An opaque object handle. 0 is never a valid handle.
+using Handle = std::uint64_t;
+
+class Pool;
+
+// The owner's eviction callback (the kernel's zpool_ops.evict). Called with no pool lock held;
+// it normally reads the object through map()/read(), stores it elsewhere, then calls free(h),
+// and returns Error::ok. Any other return value (or an exception) is a failed eviction: the
+// object stays where it is.
+using EvictHandler = std::function<Error(Pool& pool, Handle handle)>;
+
+struct PoolOptions {
+  std::uint32_t page_size = 4096;        // power of two, 4 KiB .. 64 KiB
+  std::uint32_t max_chain = kDefaultChain;  // pages per zspage at most, 1 .. 16
+  // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own.
+  std::shared_ptr<PageSource> page_source;
+  // Writeback: when set, the pool keeps an LRU of zspages and reclaim_page() works.
+  EvictHandler evict;
+  // Virtual capacity reserved for handle slots and zspage descriptors (committed on use).
+  std::uint64_t max_handles = std::uint64_t{1} << 27;
+  std::uint32_t max_zspages = std::uint32_t{1} << 21;
+};
+
+enum class MapMode : std::uint8_t { read_only, write_only, read_write };
+
+struct ZsPage;
+
+// A mapped object: an RAII guard. While it lives the object stays at data() (compaction skips
+// its zspage). Objects lie contiguously in virtual memory even when they straddle a page
+// boundary, so every mode maps in place with no bounce copy; the mode states intent.
+class Mapping {
+ public:
+  Mapping() = default;
+  ~Mapping() { reset(); }
+  Mapping(Mapping&& other) noexcept { *this = std::move(other); }
+  Mapping& operator=(Mapping&& other) noexcept;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  std::byte* data() const { return data_; }
+  // The object's capacity: its size class minus the header (at least the size requested).
+  std::size_t size() const { return size_; }
+  std::span<std::byte> bytes() const { return {data_, size_}; }
+  Handle handle() const { return handle_; }
+  MapMode mode() const { return mode_; }
+  explicit operator bool() const { return data_ != nullptr; }
+  // Unmaps now (idempotent).
+  void reset();
+
+ private:
+  friend class Pool;
+  Mapping(Pool* pool, ZsPage* zspage, Handle h, std::byte* data, std::size_t size, MapMode mode)
+      : pool_(pool), zspage_(zspage), handle_(h), data_(data), size_(size), mode_(mode) {}
+
+  Pool* pool_ = nullptr;
+  ZsPage* zspage_ = nullptr;
+  Handle handle_ = 0;
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  MapMode mode_ = MapMode::read_only;
+};
+
+class PoolState;  // the internals: classes, zspages, handle table (pool_state.h)
+
+class Pool {
+ public:
+  static Result<std::unique_ptr<Pool>> create(PoolOptions options = {});
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Allocates an object of `size` bytes (1 .. page_size). Errors: invalid_argument (0),
+  // too_large (> page_size), out_of_memory (page source or handle/zspage capacity exhausted).
+  Result<Handle> malloc(std::size_t size);
+  // Frees an object. Errors: invalid_handle (never issued), stale_handle (already freed).
+  Error free(Handle h);
+
+  // Maps the object in place until the returned guard is released.
+  Result<Mapping> map(Handle h, MapMode mode);
+  // C-style unmap for a mapping released with Mapping::release-less callers (the C API).
+  Error unmap(Handle h);
+
+  // Copy-based access (the kernel's zs_obj_read / zs_obj_write): [offset, offset + n) of the
+  // object's capacity. Error out_of_bounds if it reaches past the capacity.
+  Error read(Handle h, std::span<std::byte> out, std::size_t offset = 0);
+  Error write(Handle h, std::span<const std::byte> in, std::size_t offset = 0);
+  // The object's capacity in bytes (what map() exposes).
+  Result<std::size_t> capacity(Handle h);
+
+  // Moves objects from the emptiest zspages of each class into the fullest, frees zspages that
+  // empty; returns the number of pages freed. Mapped zspages are skipped.
+  std::size_t compact();
+
+  // Writeback (needs PoolOptions::evict). reclaim_page evicts the LRU-coldest zspage: ok when a
+  // zspage was freed, evict_failed when `retries` zspages each had an eviction fail,
+  // not_found when no zspage is available, unsupported without an evict handler.
+  Error reclaim_page(unsigned retries = 8);
+  // Calls reclaim_page until n_pages pages were freed or it fails; returns pages freed.
+  std::size_t shrink(std::size_t n_pages, unsigned retries = 8);
+
+  // Pages (of page_size) the pool holds now, and the bytes they are.
+  std::size_t total_pages() const;
+  std::size_t total_bytes() const { return total_pages() * page_size(); }
+  std::uint32_t page_size() const;
+  std::uint32_t huge_class_size() const;
+  const SizeClassTable& classes() const;
+  PoolStats stats() const;
+  PageSource& page_source() const;
+
+ private:
+  friend class Mapping;
+  explicit Pool(std::unique_ptr<PoolState> state);
+  void unpin(ZsPage* zspage);
+
+  std::unique_ptr<PoolState> state_;
+};
+
+}  // namespace zspool

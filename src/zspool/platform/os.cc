@@ -1,0 +1,60 @@
+#include "zspool/platform/os.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <utility>
+#include <vector>
+
+namespace zspool::os {
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+static std::size_t round_up_to_page(std::size_t bytes) noexcept {
+  const std::size_t ps = page_size();
+  return (bytes + ps - 1) / ps * ps;
+}
+
+VirtualRange::VirtualRange(std::size_t bytes) noexcept {
+  const std::size_t size = round_up_to_page(bytes);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;
+  // A transparent huge page would make one small zspage cost 2 MiB of RSS.
+  madvise(p, size, MADV_NOHUGEPAGE);
+  base_ = static_cast<std::byte*>(p);
+  size_ = size;
+}
+
+VirtualRange::~VirtualRange() {
+  if (base_ != nullptr) munmap(base_, size_);
+}
+
+VirtualRange::VirtualRange(VirtualRange&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+VirtualRange& VirtualRange::operator=(VirtualRange&& other) noexcept {
+  if (this != &other) {
+    if (base_ != nullptr) munmap(base_, size_);
+    base_ = std::exchange(other.base_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+void release_pages(void* p, std::size_t bytes) noexcept { madvise(p, bytes, MADV_DONTNEED); }
+
+std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept {
+  const std::size_t ps = page_size();
+  const std::size_t pages = round_up_to_page(bytes) / ps;
+  std::vector<unsigned char> vec(pages);
+  if (mincore(const_cast<void*>(p), pages * ps, vec.data()) != 0) return 0;
+  std::size_t resident = 0;
+  for (unsigned char v : vec) resident += (v & 1) ? ps : 0;
+  return resident;
+}
+
+}  // namespace zspool::os

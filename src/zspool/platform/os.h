@@ -1,0 +1,50 @@
+// The operating system behind a few primitives: page size, reserved virtual ranges, residency.
+//
+// Everything zspool takes from the OS is anonymous private memory from mmap; nothing in the
+// platform layer calls malloc for the memory it hands out.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zspool::os {
+
+// The kernel's page size (sysconf(_SC_PAGESIZE)), cached.
+std::size_t page_size() noexcept;
+
+// A range of virtual address space, read-write, committed lazily by the kernel on first touch
+// (MAP_NORESERVE), never backed by transparent huge pages. Owns the mapping: munmap on
+// destruction. Moves, never copies.
+class VirtualRange {
+ public:
+  VirtualRange() = default;
+  // Reserves `bytes` (rounded up to the OS page size). ok() is false if mmap failed.
+  explicit VirtualRange(std::size_t bytes) noexcept;
+  ~VirtualRange();
+  VirtualRange(VirtualRange&& other) noexcept;
+  VirtualRange& operator=(VirtualRange&& other) noexcept;
+  VirtualRange(const VirtualRange&) = delete;
+  VirtualRange& operator=(const VirtualRange&) = delete;
+
+  bool ok() const noexcept { return base_ != nullptr; }
+  std::byte* base() const noexcept { return base_; }
+  std::size_t size() const noexcept { return size_; }
+  bool contains(const void* p) const noexcept {
+    auto* b = static_cast<const std::byte*>(p);
+    return b >= base_ && b < base_ + size_;
+  }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Gives the physical pages behind [p, p + bytes) back to the OS at once (MADV_DONTNEED): the
+// process's RSS drops now, and the range reads as zeros when touched again.
+// Precondition: p and bytes are multiples of page_size().
+void release_pages(void* p, std::size_t bytes) noexcept;
+
+// How many bytes of [p, p + bytes) are resident, as the kernel reports it (mincore).
+std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept;
+
+}  // namespace zspool::os
