@@ -46,7 +46,7 @@ class Pool;
 using EvictHandler = std::function<Error(Pool& pool, Handle handle)>;
 
 struct PoolOptions {
-  std::uint32_t page_size = 4096;        // power of two, 4 KiB .. 64 KiB
+  std::uint32_t page_size = 4096;           // power of two, 4 KiB .. 64 KiB
   std::uint32_t max_chain = kDefaultChain;  // pages per zspage at most, 1 .. 16
   // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own.
   std::shared_ptr<PageSource> page_source;

@@ -79,8 +79,8 @@ class SizeClassTable {
   std::uint32_t page_size_ = 0;
   std::uint32_t max_chain_ = 0;
   std::uint32_t huge_class_size_ = 0;
-  std::vector<SizeClass> classes_;             // distinct, ascending
-  std::vector<std::uint16_t> by_candidate_;    // candidate index -> distinct class index
+  std::vector<SizeClass> classes_;           // distinct, ascending
+  std::vector<std::uint16_t> by_candidate_;  // candidate index -> distinct class index
 };
 
 // The chain length Linux picks for `size`: least (k * page_size) % size over k in 1..max_chain.

@@ -13,22 +13,22 @@ namespace zspool {
 
 // X-macro: one line per error, so the enum, its names and its errno mapping cannot drift.
 //   X(enumerator, errno value for the C API, one-line message)
-#define ZSPOOL_ERRORS(X)                                                          \
-  X(ok, 0, "success")                                                             \
-  X(invalid_argument, 22 /*EINVAL*/, "invalid argument")                          \
-  X(too_large, 28 /*ENOSPC*/, "object larger than the pool's maximum size")       \
-  X(out_of_memory, 12 /*ENOMEM*/, "out of memory")                                \
-  X(invalid_handle, 22 /*EINVAL*/, "handle was never issued by this pool")        \
+#define ZSPOOL_ERRORS(X)                                                                 \
+  X(ok, 0, "success")                                                                    \
+  X(invalid_argument, 22 /*EINVAL*/, "invalid argument")                                 \
+  X(too_large, 28 /*ENOSPC*/, "object larger than the pool's maximum size")              \
+  X(out_of_memory, 12 /*ENOMEM*/, "out of memory")                                       \
+  X(invalid_handle, 22 /*EINVAL*/, "handle was never issued by this pool")               \
   X(stale_handle, 22 /*EINVAL*/, "handle already freed (double free or use after free)") \
-  X(not_mapped, 22 /*EINVAL*/, "handle is not mapped")                            \
-  X(out_of_bounds, 34 /*ERANGE*/, "access past the end of the object")           \
-  X(busy, 16 /*EBUSY*/, "resource busy")                                          \
-  X(not_found, 2 /*ENOENT*/, "nothing to act on")                                 \
-  X(evict_failed, 11 /*EAGAIN*/, "eviction handler failed")                       \
-  X(io_error, 5 /*EIO*/, "I/O error")                                             \
-  X(checksum_mismatch, 74 /*EBADMSG*/, "stored data failed its checksum")         \
-  X(limit_reached, 28 /*ENOSPC*/, "memory limit reached")                         \
-  X(corrupt_data, 74 /*EBADMSG*/, "compressed data is corrupt")                   \
+  X(not_mapped, 22 /*EINVAL*/, "handle is not mapped")                                   \
+  X(out_of_bounds, 34 /*ERANGE*/, "access past the end of the object")                   \
+  X(busy, 16 /*EBUSY*/, "resource busy")                                                 \
+  X(not_found, 2 /*ENOENT*/, "nothing to act on")                                        \
+  X(evict_failed, 11 /*EAGAIN*/, "eviction handler failed")                              \
+  X(io_error, 5 /*EIO*/, "I/O error")                                                    \
+  X(checksum_mismatch, 74 /*EBADMSG*/, "stored data failed its checksum")                \
+  X(limit_reached, 28 /*ENOSPC*/, "memory limit reached")                                \
+  X(corrupt_data, 74 /*EBADMSG*/, "compressed data is corrupt")                          \
   X(unsupported, 95 /*EOPNOTSUPP*/, "operation not supported by this configuration")
 
 enum class Error : std::uint8_t {

@@ -20,8 +20,8 @@ static std::size_t round_up_to_page(std::size_t bytes) noexcept {
 
 VirtualRange::VirtualRange(std::size_t bytes) noexcept {
   const std::size_t size = round_up_to_page(bytes);
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   if (p == MAP_FAILED) return;
   // A transparent huge page would make one small zspage cost 2 MiB of RSS.
   madvise(p, size, MADV_NOHUGEPAGE);
@@ -45,7 +45,9 @@ VirtualRange& VirtualRange::operator=(VirtualRange&& other) noexcept {
   return *this;
 }
 
-void release_pages(void* p, std::size_t bytes) noexcept { madvise(p, bytes, MADV_DONTNEED); }
+void release_pages(void* p, std::size_t bytes) noexcept {
+  madvise(p, bytes, MADV_DONTNEED);
+}
 
 std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept {
   const std::size_t ps = page_size();

@@ -1,0 +1,263 @@
+// Pool: creation, malloc, free, map/unmap, read/write. Compaction is in compact.cc, writeback
+// in reclaim.cc, statistics in stats.cc. Locking: see the lock order in pool_state.h.
+#include "zspool/core/pool.h"
+
+#include <cstring>
+#include <mutex>
+
+#include "zspool/core/pool_state.h"
+#include "zspool/core/sync_point.h"
+
+namespace zspool {
+
+Result<std::unique_ptr<Pool>> Pool::create(PoolOptions options) {
+  auto table = SizeClassTable::make(options.page_size, options.max_chain);
+  if (!table) return table.error();
+  if (options.page_size % os::page_size() != 0) return Error::invalid_argument;
+  if (options.max_handles < 2 * HandleTable::kBatch || options.max_zspages < 2)
+    return Error::invalid_argument;
+  if (options.max_zspages >= (std::uint64_t{1} << kSlotZspageBits) ||
+      options.max_handles >= (std::uint64_t{1} << 62))
+    return Error::invalid_argument;
+  auto state = std::make_unique<PoolState>(std::move(options), std::move(*table));
+  if (!state->handles.ok() || !state->descriptors.ok()) return Error::out_of_memory;
+  return std::unique_ptr<Pool>(new Pool(std::move(state)));
+}
+
+Pool::Pool(std::unique_ptr<PoolState> state) : state_(std::move(state)) {}
+
+// Destroying the pool releases every zspage (live objects included) and its tables.
+Pool::~Pool() {
+  PoolState& p = *state_;
+  for (std::uint32_t i = 0; i < p.class_count(); ++i) {
+    ClassState& c = p.class_state(i);
+    std::lock_guard lock(c.lock);
+    for (int g = 0; g < kFullnessGroups; ++g) {
+      while (ZsPage* z = c.groups[g]) {
+        p.remove_fullness(c, z);
+        z->inuse = 0;
+        z->pins.store(0);
+        p.destroy_zspage(c, z);
+      }
+    }
+  }
+}
+
+std::uint32_t Pool::page_size() const {
+  return state_->table.page_size();
+}
+std::uint32_t Pool::huge_class_size() const {
+  return state_->table.huge_class_size();
+}
+const SizeClassTable& Pool::classes() const {
+  return state_->table;
+}
+std::size_t Pool::total_pages() const {
+  return state_->pages.load(std::memory_order_relaxed);
+}
+PageSource& Pool::page_source() const {
+  return *state_->source;
+}
+
+// ── malloc ───────────────────────────────────────────────────────────────────────────────────
+
+Result<Handle> Pool::malloc(std::size_t size) {
+  PoolState& p = *state_;
+  if (size == 0) return Error::invalid_argument;
+  if (size > p.table.max_alloc_size()) return Error::too_large;
+  ClassState& c = p.class_state(p.table.class_for_request(size).index);
+
+  std::lock_guard lock(c.lock);
+  const Handle h = p.take_slot(c);
+  if (h == 0) {
+    p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
+    return Error::out_of_memory;
+  }
+  ZsPage* z = p.fullest_with_room(c);
+  if (z == nullptr) z = p.create_zspage(c);
+  if (z == nullptr) {
+    p.release_slot(c, h);
+    p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
+    return Error::out_of_memory;
+  }
+  const std::uint32_t idx = p.take_free_object(c, z);
+  p.write_header(c, z, idx, allocated_header(h));
+  p.handles.slot(h).store(encode_location({c.info->index, z->id, idx}), std::memory_order_release);
+  ++c.obj_used;
+  p.refresh_fullness(c, z);
+  if (p.writeback()) p.lru_push_head(z);
+  return h;
+}
+
+// ── resolving a handle ───────────────────────────────────────────────────────────────────────
+
+namespace {
+
+// A handle resolved to its object, with the object's class lock held.
+struct LockedObject {
+  std::unique_lock<std::mutex> lock;
+  ClassState* c = nullptr;
+  ZsPage* z = nullptr;
+  std::uint32_t idx = 0;
+  bool deferred = false;  // freed while its zspage is under reclaim; still readable then
+};
+
+// The class a handle belongs to, read without a lock (the class bits never change).
+Result<ClassState*> class_of_handle(PoolState& p, Handle h) {
+  if (!p.handles.issued(h)) return Error::invalid_handle;
+  const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
+  if (slot_is_free(word)) return Error::stale_handle;
+  const ObjLocation loc = decode_location(word);
+  if (loc.class_index >= p.class_count()) return Error::invalid_handle;
+  return &p.class_state(loc.class_index);
+}
+
+Result<LockedObject> lock_object(PoolState& p, Handle h) {
+  auto c = class_of_handle(p, h);
+  if (!c) return c.error();
+  LockedObject o;
+  o.c = *c;
+  o.lock = std::unique_lock(o.c->lock);
+  const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
+  if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
+  const ObjLocation loc = decode_location(word);
+  o.z = p.descriptors.find(loc.zspage_id);
+  if (loc.class_index != o.c->info->index || o.z == nullptr || o.z->base == nullptr ||
+      o.z->class_index != loc.class_index || loc.obj_index >= o.c->info->objs_per_zspage)
+    return Error::invalid_handle;
+  o.idx = loc.obj_index;
+  const std::uint64_t header = p.read_header(*o.c, o.z, o.idx);
+  if (header_payload(header) != h) return Error::invalid_handle;
+  if (header_deferred(header)) {
+    if (!o.z->under_reclaim) return Error::stale_handle;
+    o.deferred = true;
+  } else if (!header_allocated(header)) {
+    return Error::invalid_handle;
+  }
+  return o;
+}
+
+std::byte* payload(const PoolState& p, const LockedObject& o) {
+  return p.object_address(*o.c, o.z, o.idx) + (o.c->info->huge ? 0 : kHeaderSize);
+}
+
+}  // namespace
+
+// ── free ─────────────────────────────────────────────────────────────────────────────────────
+
+// Frees an object. On a zspage under reclaim the handle slot is left untouched (it still
+// locates the object, which reclaim may be about to evict) and the object's header becomes
+// handle | OBJ_DEFERRED; reclaim releases the handle when it frees or restores the zspage.
+Error Pool::free(Handle h) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return report_misuse(o.error(), h, "free");
+  if (o->deferred) return report_misuse(Error::stale_handle, h, "free");
+  ClassState& c = *o->c;
+  ZsPage* z = o->z;
+  --c.obj_used;
+  if (z->under_reclaim) {
+#ifdef ZSPOOL_PREFIX_RACE
+    // Pre-fix design (test only): the object goes on the freelist and the handle slot is
+    // overwritten with the previous deferred handle, losing the object's location.
+    p.push_free_object(c, z, o->idx);
+    p.handles.slot(h).store(z->deferred_chain, std::memory_order_release);
+    z->deferred_chain = h;
+#else
+    p.write_header(c, z, o->idx, deferred_header(h));
+    --z->inuse;
+#endif
+    p.deferred_created.fetch_add(1, std::memory_order_relaxed);
+    return Error::ok;
+  }
+  p.push_free_object(c, z, o->idx);
+  p.release_slot(c, h);
+  if (z->inuse == 0 && z->pins.load(std::memory_order_acquire) == 0) {
+    p.remove_fullness(c, z);
+    p.destroy_zspage(c, z);
+  } else {
+    p.refresh_fullness(c, z);
+  }
+  return Error::ok;
+}
+
+// ── map / unmap ──────────────────────────────────────────────────────────────────────────────
+
+Result<Mapping> Pool::map(Handle h, MapMode mode) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return report_misuse(o.error(), h, "map");
+  o->z->pins.fetch_add(1, std::memory_order_acq_rel);
+  return Mapping(this, o->z, h, payload(p, *o), o->c->info->capacity(), mode);
+}
+
+void Pool::unpin(ZsPage* z) {
+  z->pins.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+Error Pool::unmap(Handle h) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return report_misuse(o.error(), h, "unmap");
+  std::uint32_t pins = o->z->pins.load(std::memory_order_acquire);
+  do {
+    if (pins == 0) return report_misuse(Error::not_mapped, h, "unmap");
+  } while (!o->z->pins.compare_exchange_weak(pins, pins - 1, std::memory_order_acq_rel));
+  return Error::ok;
+}
+
+Mapping& Mapping::operator=(Mapping&& other) noexcept {
+  if (this != &other) {
+    reset();
+    pool_ = std::exchange(other.pool_, nullptr);
+    zspage_ = std::exchange(other.zspage_, nullptr);
+    handle_ = std::exchange(other.handle_, 0);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mode_ = other.mode_;
+  }
+  return *this;
+}
+
+void Mapping::reset() {
+  if (pool_ != nullptr) pool_->unpin(zspage_);
+  pool_ = nullptr;
+  zspage_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+  handle_ = 0;
+}
+
+// ── copy access ──────────────────────────────────────────────────────────────────────────────
+
+Error Pool::read(Handle h, std::span<std::byte> out, std::size_t offset) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return report_misuse(o.error(), h, "read");
+  const std::size_t cap = o->c->info->capacity();
+  if (offset > cap || out.size() > cap - offset)
+    return report_misuse(Error::out_of_bounds, h, "read");
+  std::memcpy(out.data(), payload(p, *o) + offset, out.size());
+  return Error::ok;
+}
+
+Error Pool::write(Handle h, std::span<const std::byte> in, std::size_t offset) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return report_misuse(o.error(), h, "write");
+  if (o->deferred) return report_misuse(Error::stale_handle, h, "write");
+  const std::size_t cap = o->c->info->capacity();
+  if (offset > cap || in.size() > cap - offset)
+    return report_misuse(Error::out_of_bounds, h, "write");
+  std::memcpy(payload(p, *o) + offset, in.data(), in.size());
+  return Error::ok;
+}
+
+Result<std::size_t> Pool::capacity(Handle h) {
+  PoolState& p = *state_;
+  auto o = lock_object(p, h);
+  if (!o) return o.error();
+  return std::size_t{o->c->info->capacity()};
+}
+
+}  // namespace zspool

@@ -1,0 +1,312 @@
+// The pool's internals: handle slots, zspage descriptors, size classes, the LRU.
+// Internal header of the core layer: included by core/*.cc only.
+//
+// ─── Lock order ────────────────────────────────────────────────────────────────────────────
+//
+//   compact_lock  ->  ClassState::lock  ->  lru_lock  ->  { HandleTable::grow_mutex,
+//                                                          DescriptorTable::mutex,
+//                                                          PageSource's own mutex }
+//
+//   * compact_lock: one compaction at a time (held across classes, never by malloc/free).
+//   * ClassState::lock: everything about one class — its fullness lists, its zspages' freelists,
+//     inuse counts and object headers, the handle slots of its objects, its free-slot list, and
+//     the copy of object bytes in read()/write()/compaction. There is no pool-wide lock on the
+//     allocation path: a handle's class is encoded in its slot and never changes, so free/map
+//     read the slot, lock that class, and re-read the slot (stable under the class lock: only
+//     compaction rewrites slots, and it holds the class lock).
+//   * lru_lock: the LRU list and ZsPage::on_lru / lru links. Reclaim, which starts from the LRU,
+//     peeks the tail under lru_lock, drops it, takes the class lock, re-takes lru_lock and
+//     re-checks that the zspage is still on the LRU in that class before isolating it.
+//   * The evict handler is called with no lock held.
+//   * ZsPage::pins is atomic: incremented under the class lock (map), decremented lock-free
+//     (unmap). Compaction reads it under the class lock and skips pinned zspages, so a mapped
+//     object never moves.
+//
+// ─── Handle slot (one 64-bit word per handle, in HandleTable) ─────────────────────────────
+//
+//   live:   63    59 58       49 48                          17 16            1  0
+//          ┌────────┬───────────┬──────────────────────────────┬───────────────┬───┐
+//          │ 0      │ class (10)│ zspage id (32)               │ obj index (16)│ 0 │
+//          └────────┴───────────┴──────────────────────────────┴───────────────┴───┘
+//   free:  ┌──────────────────────────────────────────────────────────────────┬───┐
+//          │ next free slot in this class's free-slot list (63)               │ 1 │
+//          └──────────────────────────────────────────────────────────────────┴───┘
+//   Budget: 10 class bits >= 256 classes (64 KiB pages: 256); 16 index bits >= 32768 objects
+//   (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
+//
+// ─── Object header (first 8 bytes of every non-huge object) ───────────────────────────────
+//
+//          63                                                       2  1  0
+//          ┌────────────────────────────────────────────────────────┬──┬──┐
+//   alloc  │ handle (62)                                            │0 │1 │  OBJ_ALLOCATED
+//   defer  │ handle (62)                                            │1 │0 │  OBJ_DEFERRED
+//   free   │ index of next free object (kNoFreeObject: end) (62)    │0 │0 │
+//          └────────────────────────────────────────────────────────┴──┴──┘
+//   A huge zspage (one object, no header) keeps the same word in ZsPage::huge_header.
+//   The payload a user sees starts after the header: capacity = class size - 8.
+//
+// ─── Zspage memory ────────────────────────────────────────────────────────────────────────
+//
+//   base ─▶ ┌─ page 0 ──────────┬─ page 1 ──────────┬─ ... ─┬─ page k-1 ───────┐
+//           │ obj0 │ obj1 │ obj2│2│ obj3 │ obj4 │ ...│       │ objN-1 │  tail  │
+//           └──────────────────┴───────────────────┴───────┴──────────────────┘
+//   One contiguous virtual range of k = pages_per_zspage pages from the PageSource, so an
+//   object straddling a page boundary (obj2 above) is used in place: no per-CPU bounce buffer
+//   and no copy on map/unmap, unlike the kernel, which must kmap two unrelated pages. The cost is
+//   one span of virtual address space per zspage, which is free for a user-space process.
+//   object i lives at base + i * class.size;  tail = k * page_size - N * size.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "zspool/core/debug.h"
+#include "zspool/core/pool.h"
+#include "zspool/core/size_class.h"
+#include "zspool/platform/os.h"
+#include "zspool/platform/page_source.h"
+
+namespace zspool {
+
+// ── handle slot encoding ──
+inline constexpr std::uint64_t kSlotFreeTag = 1;
+inline constexpr int kSlotIndexShift = 1;
+inline constexpr int kSlotIndexBits = 16;
+inline constexpr int kSlotZspageShift = kSlotIndexShift + kSlotIndexBits;  // 17
+inline constexpr int kSlotZspageBits = 32;
+inline constexpr int kSlotClassShift = kSlotZspageShift + kSlotZspageBits;  // 49
+inline constexpr int kSlotClassBits = 10;
+static_assert(kSlotClassShift + kSlotClassBits <= 64);
+
+struct ObjLocation {
+  std::uint32_t class_index;
+  std::uint32_t zspage_id;
+  std::uint32_t obj_index;
+};
+
+constexpr std::uint64_t encode_location(ObjLocation loc) {
+  return (std::uint64_t{loc.class_index} << kSlotClassShift) |
+         (std::uint64_t{loc.zspage_id} << kSlotZspageShift) |
+         (std::uint64_t{loc.obj_index} << kSlotIndexShift);
+}
+constexpr ObjLocation decode_location(std::uint64_t word) {
+  return {static_cast<std::uint32_t>((word >> kSlotClassShift) & ((1u << kSlotClassBits) - 1)),
+          static_cast<std::uint32_t>(word >> kSlotZspageShift),
+          static_cast<std::uint32_t>((word >> kSlotIndexShift) & ((1u << kSlotIndexBits) - 1))};
+}
+constexpr bool slot_is_free(std::uint64_t word) {
+  return (word & kSlotFreeTag) != 0;
+}
+constexpr std::uint64_t encode_free_slot(Handle next) {
+  return (next << 1) | kSlotFreeTag;
+}
+constexpr Handle free_slot_next(std::uint64_t word) {
+  return word >> 1;
+}
+static_assert(decode_location(encode_location({255, 0xfffffffe, 32767})).zspage_id == 0xfffffffe);
+
+// ── object header encoding ──
+inline constexpr std::uint64_t kObjAllocatedTag = 1;
+inline constexpr std::uint64_t kObjDeferredTag = 2;
+inline constexpr std::uint64_t kObjTagMask = kObjAllocatedTag | kObjDeferredTag;
+inline constexpr int kObjTagBits = 2;
+inline constexpr std::uint64_t kNoFreeObject = (std::uint64_t{1} << 62) - 1;
+
+constexpr std::uint64_t allocated_header(Handle h) {
+  return (h << kObjTagBits) | kObjAllocatedTag;
+}
+constexpr std::uint64_t deferred_header(Handle h) {
+  return (h << kObjTagBits) | kObjDeferredTag;
+}
+constexpr std::uint64_t free_header(std::uint64_t next_free) {
+  return next_free << kObjTagBits;
+}
+constexpr bool header_allocated(std::uint64_t w) {
+  return (w & kObjTagMask) == kObjAllocatedTag;
+}
+constexpr bool header_deferred(std::uint64_t w) {
+  return (w & kObjTagMask) == kObjDeferredTag;
+}
+constexpr std::uint64_t header_payload(std::uint64_t w) {
+  return w >> kObjTagBits;
+}
+
+// A zspage descriptor. Lives in DescriptorTable (never freed while the pool lives, so a stale
+// pointer is always safe to read; ids are reused).
+//
+// Invariants (under the class lock):
+//   inuse = objects with OBJ_ALLOCATED headers
+//   objs_per_zspage = inuse + objects on the freelist + objects with OBJ_DEFERRED headers
+//   OBJ_DEFERRED headers exist only while under_reclaim
+//   fullness = fullness_group(inuse, objs_per_zspage) when on a fullness list;
+//   under_reclaim => on no fullness list and not on the LRU
+//   pins > 0 => compaction never takes this zspage as a source
+struct ZsPage {
+  std::byte* base = nullptr;  // pages_per_zspage * page_size bytes, contiguous
+  ZsPage* prev = nullptr;     // fullness list (and the descriptor free list, via next)
+  ZsPage* next = nullptr;
+  ZsPage* lru_prev = nullptr;  // LRU, under lru_lock
+  ZsPage* lru_next = nullptr;
+  std::uint64_t huge_header = 0;  // huge zspages: the header their one object cannot carry
+  std::uint64_t first_free = kNoFreeObject;
+  std::atomic<std::uint32_t> pins{0};
+  std::uint32_t id = 0;
+  std::uint16_t inuse = 0;
+  std::uint16_t class_index = 0;
+  std::uint8_t fullness = kFullnessEmpty;
+  bool under_reclaim = false;
+  bool on_lru = false;  // under lru_lock
+#ifdef ZSPOOL_PREFIX_RACE
+  Handle deferred_chain = 0;  // the pre-fix design: deferred handles linked via their slots
+#endif
+};
+
+// Handle slots: one reserved virtual array of 64-bit words, index = handle. Slot 0 is never
+// issued. Slots are issued in batches to each class's free-slot list (under the class lock), so
+// the hot path never takes a pool-wide lock.
+//   committed bytes = next_unused * 8, rounded up to OS pages
+class HandleTable {
+ public:
+  static constexpr std::uint64_t kBatch = 64;
+  explicit HandleTable(std::uint64_t capacity);
+  bool ok() const { return range_.ok(); }
+  std::atomic_ref<std::uint64_t> slot(Handle h) const {
+    return std::atomic_ref<std::uint64_t>(words_[h]);
+  }
+  // True if h was ever handed to a class (it may be live, deferred or free).
+  bool issued(Handle h) const { return h != 0 && h < next_unused_.load(std::memory_order_acquire); }
+  // Reserves kBatch fresh slots; returns the first, or 0 when capacity is exhausted.
+  Handle reserve_batch();
+  std::uint64_t committed_bytes() const;
+  std::atomic<std::uint64_t> in_use{0};
+
+ private:
+  os::VirtualRange range_;
+  std::uint64_t* words_ = nullptr;
+  std::uint64_t capacity_ = 0;
+  std::mutex grow_mutex_;
+  std::atomic<std::uint64_t> next_unused_{1};
+};
+
+class DescriptorTable {
+ public:
+  explicit DescriptorTable(std::uint32_t capacity);
+  bool ok() const { return range_.ok(); }
+  ZsPage* allocate();  // nullptr when capacity is exhausted
+  void release(ZsPage* z);
+  // The descriptor with this id, or nullptr if the id was never used.
+  ZsPage* find(std::uint32_t id) const {
+    return id != 0 && id < next_unused_.load(std::memory_order_acquire) ? base_ + id : nullptr;
+  }
+  std::uint64_t committed_bytes() const;
+
+ private:
+  os::VirtualRange range_;
+  ZsPage* base_ = nullptr;
+  std::uint32_t capacity_ = 0;
+  std::mutex mutex_;
+  std::atomic<std::uint32_t> next_unused_{1};
+  ZsPage* free_ = nullptr;
+};
+
+// One distinct size class. Cache-line aligned so two classes' locks never share a line.
+//   zspages = sum(group_count[g]) + zspages under reclaim
+//   group_mask bit g set  <=>  groups[g] != nullptr
+struct alignas(64) ClassState {
+  std::mutex lock;
+  const SizeClass* info = nullptr;
+  std::array<ZsPage*, kFullnessGroups> groups{};
+  std::array<std::uint64_t, kFullnessGroups> group_count{};
+  std::uint32_t group_mask = 0;
+  Handle free_slots = 0;  // head of this class's free-slot list
+  std::uint64_t zspages = 0;
+  std::uint64_t obj_used = 0;
+};
+
+class PoolState {
+ public:
+  explicit PoolState(PoolOptions opts, SizeClassTable t);
+
+  bool writeback() const { return static_cast<bool>(options.evict); }
+  ClassState& class_state(std::uint32_t index) { return classes[index]; }
+  std::uint32_t class_count() const { return static_cast<std::uint32_t>(table.classes().size()); }
+  std::size_t zspage_bytes(const SizeClass& c) const {
+    return std::size_t{c.pages_per_zspage} * table.page_size();
+  }
+  std::byte* object_address(const ClassState& c, const ZsPage* z, std::uint32_t idx) const {
+    return z->base + std::size_t{idx} * c.info->size;
+  }
+
+  // ── object headers (class lock held) ──
+  std::uint64_t read_header(const ClassState& c, const ZsPage* z, std::uint32_t idx) const;
+  void write_header(const ClassState& c, ZsPage* z, std::uint32_t idx, std::uint64_t word);
+
+  // ── zspage lifecycle and lists (zspage.cc; class lock held) ──
+  ZsPage* create_zspage(ClassState& c);
+  void destroy_zspage(ClassState& c, ZsPage* z);
+  void insert_fullness(ClassState& c, ZsPage* z);
+  void remove_fullness(ClassState& c, ZsPage* z);
+  void refresh_fullness(ClassState& c, ZsPage* z);
+  // The fullest zspage with a free object, or nullptr.
+  ZsPage* fullest_with_room(ClassState& c) const;
+  std::uint32_t take_free_object(ClassState& c, ZsPage* z);
+  void push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx);
+  // Rebuilds z's freelist from its headers; releases OBJ_DEFERRED handles (reclaim failure).
+  void restore_freelist(ClassState& c, ZsPage* z);
+  // Releases every OBJ_DEFERRED handle of z (reclaim success, before destroy_zspage).
+  void release_deferred_handles(ClassState& c, ZsPage* z);
+
+  // ── handle slots (class lock held) ──
+  Handle take_slot(ClassState& c);  // 0 when out of capacity
+  void release_slot(ClassState& c, Handle h);
+
+  // ── LRU (takes lru_lock; class lock held) ──
+  void lru_push_head(ZsPage* z);
+  void lru_remove(ZsPage* z);
+  // The coldest zspage and its class, read under lru_lock; nullptr when the LRU is empty.
+  ZsPage* lru_peek_tail(std::uint32_t* class_index);
+  // Takes z off the LRU if it is still there and still of class `class_index`.
+  bool lru_isolate(ZsPage* z, std::uint32_t class_index);
+
+  void account_pages(std::int64_t delta);
+
+  PoolOptions options;
+  SizeClassTable table;
+  std::shared_ptr<PageSource> source;
+  HandleTable handles;
+  DescriptorTable descriptors;
+  std::unique_ptr<ClassState[]> classes;
+
+  std::mutex compact_lock;
+  std::mutex lru_lock;
+  ZsPage* lru_head = nullptr;  // most recently allocated into
+  ZsPage* lru_tail = nullptr;  // coldest: reclaimed first
+
+  // Pool-wide counters (relaxed atomics; exact at quiescence).
+  std::atomic<std::uint64_t> pages{0};
+  std::atomic<std::uint64_t> pages_max{0};
+  std::atomic<std::uint64_t> pages_compacted{0};
+  std::atomic<std::uint64_t> reclaim_attempts{0};
+  std::atomic<std::uint64_t> zspages_reclaimed{0};
+  std::atomic<std::uint64_t> evict_calls{0};
+  std::atomic<std::uint64_t> evict_failures{0};
+  std::atomic<std::uint64_t> deferred_created{0};
+  std::atomic<std::uint64_t> deferred_released{0};
+  std::atomic<std::uint64_t> alloc_failures{0};
+};
+
+// fullness group of a zspage with `inuse` of `objs` objects in use (see stats.h).
+constexpr int fullness_group(std::uint32_t inuse, std::uint32_t objs) {
+  if (inuse == 0) return kFullnessEmpty;
+  if (inuse >= objs) return kFullnessFull;
+  return static_cast<int>(100 * inuse / objs / 10 + 1);
+}
+static_assert(fullness_group(1, 100) == 1 && fullness_group(99, 100) == 10);
+
+// Misuse of the API (bad handle, double free, unmap without map): an error value in release
+// builds; in checked builds (ZSPOOL_CHECKED) a message naming the handle, then abort.
+Error report_misuse(Error e, Handle h, const char* operation);
+
+}  // namespace zspool

@@ -1,0 +1,44 @@
+// Helpers shared by the core tests: deterministic object contents and their verification.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace zspool::test {
+
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The bytes an object with this seed must hold.
+inline std::vector<std::byte> pattern(std::uint64_t seed, std::size_t n) {
+  std::vector<std::byte> v(n);
+  std::uint64_t s = mix(seed);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i % 8 == 0) s = mix(s + i);
+    v[i] = static_cast<std::byte>(s >> (8 * (i % 8)));
+  }
+  return v;
+}
+
+inline bool matches(std::span<const std::byte> got, std::uint64_t seed) {
+  const auto want = pattern(seed, got.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (got[i] != want[i]) return false;
+  return true;
+}
+
+// A tiny deterministic PRNG for tests (same sequence on every machine).
+struct Rng {
+  std::uint64_t state;
+  explicit Rng(std::uint64_t seed) : state(seed) {}
+  std::uint64_t next() { return state = mix(state); }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
+}  // namespace zspool::test

@@ -1,0 +1,324 @@
+// Zspages: their memory, freelists, fullness lists and LRU; handle slots and descriptors.
+// Every function here runs with the zspage's class lock held (see the lock order in
+// pool_state.h) unless its comment says otherwise.
+#include <bit>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "zspool/core/pool_state.h"
+
+namespace zspool {
+
+// ── HandleTable ──────────────────────────────────────────────────────────────────────────────
+
+HandleTable::HandleTable(std::uint64_t capacity)
+    : range_(capacity * sizeof(std::uint64_t)),
+      words_(reinterpret_cast<std::uint64_t*>(range_.base())),
+      capacity_(range_.ok() ? capacity : 0) {}
+
+Handle HandleTable::reserve_batch() {
+  std::lock_guard lock(grow_mutex_);
+  const std::uint64_t first = next_unused_.load(std::memory_order_relaxed);
+  if (first + kBatch > capacity_) return 0;
+  next_unused_.store(first + kBatch, std::memory_order_release);
+  return first;
+}
+
+std::uint64_t HandleTable::committed_bytes() const {
+  const std::uint64_t ps = os::page_size();
+  return (next_unused_.load(std::memory_order_relaxed) * sizeof(std::uint64_t) + ps - 1) / ps * ps;
+}
+
+// ── DescriptorTable ──────────────────────────────────────────────────────────────────────────
+
+DescriptorTable::DescriptorTable(std::uint32_t capacity)
+    : range_(std::size_t{capacity} * sizeof(ZsPage)),
+      base_(reinterpret_cast<ZsPage*>(range_.base())),
+      capacity_(range_.ok() ? capacity : 0) {}
+
+ZsPage* DescriptorTable::allocate() {
+  std::lock_guard lock(mutex_);
+  if (free_ != nullptr) {
+    ZsPage* z = free_;
+    free_ = z->next;
+    z->next = nullptr;
+    return z;
+  }
+  const std::uint32_t id = next_unused_.load(std::memory_order_relaxed);
+  if (id >= capacity_) return nullptr;
+  ZsPage* z = new (base_ + id) ZsPage();
+  z->id = id;
+  next_unused_.store(id + 1, std::memory_order_release);
+  return z;
+}
+
+void DescriptorTable::release(ZsPage* z) {
+  std::lock_guard lock(mutex_);
+  z->next = free_;
+  free_ = z;
+}
+
+std::uint64_t DescriptorTable::committed_bytes() const {
+  const std::uint64_t ps = os::page_size();
+  return (next_unused_.load(std::memory_order_relaxed) * sizeof(ZsPage) + ps - 1) / ps * ps;
+}
+
+// ── PoolState ────────────────────────────────────────────────────────────────────────────────
+
+PoolState::PoolState(PoolOptions opts, SizeClassTable t)
+    : options(std::move(opts)),
+      table(std::move(t)),
+      source(options.page_source ? options.page_source : std::make_shared<OsPageSource>()),
+      handles(options.max_handles),
+      descriptors(options.max_zspages),
+      classes(new ClassState[table.classes().size()]) {
+  for (std::uint32_t i = 0; i < class_count(); ++i) classes[i].info = &table.at(i);
+}
+
+std::uint64_t PoolState::read_header(const ClassState& c, const ZsPage* z,
+                                     std::uint32_t idx) const {
+  if (c.info->huge) return z->huge_header;
+  std::uint64_t word;
+  std::memcpy(&word, object_address(c, z, idx), sizeof word);
+  return word;
+}
+
+void PoolState::write_header(const ClassState& c, ZsPage* z, std::uint32_t idx,
+                             std::uint64_t word) {
+  if (c.info->huge) {
+    z->huge_header = word;
+    return;
+  }
+  std::memcpy(object_address(c, z, idx), &word, sizeof word);
+}
+
+void PoolState::account_pages(std::int64_t delta) {
+  const std::uint64_t now = pages.fetch_add(static_cast<std::uint64_t>(delta)) + delta;
+  std::uint64_t max = pages_max.load(std::memory_order_relaxed);
+  while (now > max && !pages_max.compare_exchange_weak(max, now)) {
+  }
+}
+
+// A new zspage: memory from the page source, every object linked into the freelist in index
+// order (object i's header holds i + 1; the last holds kNoFreeObject). Returns nullptr when the
+// page source or the descriptor table is exhausted; nothing is changed then.
+ZsPage* PoolState::create_zspage(ClassState& c) {
+  const std::size_t bytes = zspage_bytes(*c.info);
+  void* mem = source->acquire(bytes);
+  if (mem == nullptr) return nullptr;
+  ZsPage* z = descriptors.allocate();
+  if (z == nullptr) {
+    source->release(mem, bytes);
+    return nullptr;
+  }
+  ZS_ASSERT(z->pins.load() == 0);
+  z->base = static_cast<std::byte*>(mem);
+  z->class_index = c.info->index;
+  z->inuse = 0;
+  z->under_reclaim = false;
+  z->huge_header = 0;
+  z->prev = z->next = nullptr;
+  const std::uint32_t objs = c.info->objs_per_zspage;
+  for (std::uint32_t i = 0; i < objs; ++i)
+    write_header(c, z, i, free_header(i + 1 < objs ? i + 1 : kNoFreeObject));
+  z->first_free = 0;
+  ++c.zspages;
+  account_pages(c.info->pages_per_zspage);
+  insert_fullness(c, z);
+  if (writeback()) lru_push_head(z);
+  return z;
+}
+
+// Gives z's memory back to the OS and its descriptor to the table.
+// Precondition: inuse == 0, no deferred handles left, not on a fullness list.
+void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
+  ZS_ASSERT(z->inuse == 0);
+  ZS_ASSERT(z->pins.load() == 0);
+  if (writeback()) lru_remove(z);
+  source->release(z->base, zspage_bytes(*c.info));
+  z->base = nullptr;
+  z->under_reclaim = false;
+  --c.zspages;
+  account_pages(-static_cast<std::int64_t>(c.info->pages_per_zspage));
+  descriptors.release(z);
+}
+
+void PoolState::insert_fullness(ClassState& c, ZsPage* z) {
+  const int g = fullness_group(z->inuse, c.info->objs_per_zspage);
+  z->fullness = static_cast<std::uint8_t>(g);
+  z->prev = nullptr;
+  z->next = c.groups[g];
+  if (z->next != nullptr) z->next->prev = z;
+  c.groups[g] = z;
+  ++c.group_count[g];
+  c.group_mask |= 1u << g;
+}
+
+void PoolState::remove_fullness(ClassState& c, ZsPage* z) {
+  const int g = z->fullness;
+  if (z->prev != nullptr)
+    z->prev->next = z->next;
+  else
+    c.groups[g] = z->next;
+  if (z->next != nullptr) z->next->prev = z->prev;
+  z->prev = z->next = nullptr;
+  --c.group_count[g];
+  if (c.groups[g] == nullptr) c.group_mask &= ~(1u << g);
+}
+
+void PoolState::refresh_fullness(ClassState& c, ZsPage* z) {
+  if (fullness_group(z->inuse, c.info->objs_per_zspage) == z->fullness) return;
+  remove_fullness(c, z);
+  insert_fullness(c, z);
+}
+
+ZsPage* PoolState::fullest_with_room(ClassState& c) const {
+  constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // groups 1..10
+  const std::uint32_t partial = c.group_mask & kPartialGroups;
+  if (partial != 0) return c.groups[std::bit_width(partial) - 1];
+  return c.groups[kFullnessEmpty];
+}
+
+std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
+  ZS_ASSERT(z->first_free != kNoFreeObject);
+  const auto idx = static_cast<std::uint32_t>(z->first_free);
+  z->first_free = header_payload(read_header(c, z, idx));
+  ++z->inuse;
+  return idx;
+}
+
+void PoolState::push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx) {
+  write_header(c, z, idx, free_header(z->first_free));
+  z->first_free = idx;
+  --z->inuse;
+}
+
+// The seed's restore_freelist: after a failed reclaim, walk every object; OBJ_ALLOCATED objects
+// stay, OBJ_DEFERRED objects release their handle, and they plus every never-used or freed
+// object form a new freelist in index order.
+void PoolState::restore_freelist(ClassState& c, ZsPage* z) {
+  const std::uint32_t objs = c.info->objs_per_zspage;
+  std::uint64_t head = kNoFreeObject;
+  for (std::uint32_t i = objs; i-- > 0;) {
+    const std::uint64_t word = read_header(c, z, i);
+    if (header_allocated(word)) continue;
+    if (header_deferred(word)) {
+      release_slot(c, header_payload(word));
+      deferred_released.fetch_add(1, std::memory_order_relaxed);
+    }
+    write_header(c, z, i, free_header(head));
+    head = i;
+  }
+  z->first_free = head;
+}
+
+void PoolState::release_deferred_handles(ClassState& c, ZsPage* z) {
+#ifdef ZSPOOL_PREFIX_RACE
+  // Pre-fix design: walk the chain threaded through the handle slots.
+  for (Handle h = z->deferred_chain; h != 0;) {
+    const Handle next = handles.slot(h).load(std::memory_order_relaxed);
+    release_slot(c, h);
+    deferred_released.fetch_add(1, std::memory_order_relaxed);
+    h = next;
+  }
+  z->deferred_chain = 0;
+#endif
+  for (std::uint32_t i = 0; i < c.info->objs_per_zspage; ++i) {
+    const std::uint64_t word = read_header(c, z, i);
+    if (!header_deferred(word)) continue;
+    release_slot(c, header_payload(word));
+    write_header(c, z, i, free_header(kNoFreeObject));
+    deferred_released.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// ── handle slots ─────────────────────────────────────────────────────────────────────────────
+
+Handle PoolState::take_slot(ClassState& c) {
+  if (c.free_slots == 0) {
+    const Handle first = handles.reserve_batch();
+    if (first == 0) return 0;
+    for (Handle h = first + HandleTable::kBatch; h-- > first;) {
+      handles.slot(h).store(encode_free_slot(c.free_slots), std::memory_order_relaxed);
+      c.free_slots = h;
+    }
+  }
+  const Handle h = c.free_slots;
+  c.free_slots = free_slot_next(handles.slot(h).load(std::memory_order_relaxed));
+  handles.in_use.fetch_add(1, std::memory_order_relaxed);
+  return h;
+}
+
+void PoolState::release_slot(ClassState& c, Handle h) {
+  handles.slot(h).store(encode_free_slot(c.free_slots), std::memory_order_release);
+  c.free_slots = h;
+  handles.in_use.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ── LRU ──────────────────────────────────────────────────────────────────────────────────────
+
+static void lru_unlink(PoolState& p, ZsPage* z) {
+  if (z->lru_prev != nullptr)
+    z->lru_prev->lru_next = z->lru_next;
+  else
+    p.lru_head = z->lru_next;
+  if (z->lru_next != nullptr)
+    z->lru_next->lru_prev = z->lru_prev;
+  else
+    p.lru_tail = z->lru_prev;
+  z->lru_prev = z->lru_next = nullptr;
+}
+
+void PoolState::lru_push_head(ZsPage* z) {
+  std::lock_guard lock(lru_lock);
+  if (z->on_lru) {
+    if (lru_head == z) return;
+    lru_unlink(*this, z);
+  }
+  z->lru_next = lru_head;
+  z->lru_prev = nullptr;
+  if (lru_head != nullptr) lru_head->lru_prev = z;
+  lru_head = z;
+  if (lru_tail == nullptr) lru_tail = z;
+  z->on_lru = true;
+}
+
+void PoolState::lru_remove(ZsPage* z) {
+  std::lock_guard lock(lru_lock);
+  if (!z->on_lru) return;
+  lru_unlink(*this, z);
+  z->on_lru = false;
+}
+
+ZsPage* PoolState::lru_peek_tail(std::uint32_t* class_index) {
+  std::lock_guard lock(lru_lock);
+  if (lru_tail != nullptr) *class_index = lru_tail->class_index;
+  return lru_tail;
+}
+
+bool PoolState::lru_isolate(ZsPage* z, std::uint32_t class_index) {
+  std::lock_guard lock(lru_lock);
+  // on_lru first: only a zspage on the LRU has a class_index published under lru_lock.
+  if (!z->on_lru || z->class_index != class_index) return false;
+  lru_unlink(*this, z);
+  z->on_lru = false;
+  return true;
+}
+
+// ── misuse ───────────────────────────────────────────────────────────────────────────────────
+
+Error report_misuse(Error e, Handle h, const char* operation) {
+#ifdef ZSPOOL_CHECKED
+  std::fprintf(stderr, "zspool: %s of handle %#llx: %s (%s)\n", operation,
+               static_cast<unsigned long long>(h), std::string(error_message(e)).c_str(),
+               std::string(error_name(e)).c_str());
+  std::abort();
+#else
+  (void)h;
+  (void)operation;
+  return e;
+#endif
+}
+
+}  // namespace zspool
