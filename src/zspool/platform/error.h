@@ -69,6 +69,7 @@ class [[nodiscard]] Result {
     return std::move(value_);
   }
   T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }

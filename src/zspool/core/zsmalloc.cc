@@ -1,0 +1,302 @@
+// The C API (zsmalloc.h): the kernel's zs_* names over zspool::Pool.
+//
+// ─── zs_map_object / zs_unmap_object ──────────────────────────────────────────────────────
+//
+// Pool::map returns a Mapping guard that pins the object's zspage (compaction skips it) until
+// the guard dies. The C API has no guard, so each zs_map_object moves its Mapping into a table
+// of live C mappings kept in the zs_pool wrapper, and zs_unmap_object takes one Mapping of that
+// handle out of the table and destroys it, which unpins.
+//
+//   zs_pool ─▶ CMappings: kShards × { mutex, unordered_multimap<Handle, Mapping>, spare nodes }
+//              shard = handle % kShards
+//
+// Why a per-pool table rather than Pool::unmap(handle) or a per-thread table:
+//   * Pool::unmap decrements the zspage's pin count whoever pinned it, so an unbalanced
+//     zs_unmap_object would steal a pin held by a C++ Mapping, and that Mapping's destructor
+//     would later underflow the count. Through the table, a C unmap can only end a C map.
+//   * A per-thread table would break callers that map on one thread and unmap on another
+//     (legal here: nothing disables preemption as the kernel's per-CPU mapping area does).
+//   * Several live maps of one handle (nested, or from several threads) are several entries.
+//     They are interchangeable: a pinned zspage never moves, so every Mapping of a handle pins
+//     the same zspage, and zs_unmap_object may release any one of them.
+//   * Sharded locks keep unrelated handles from contending; extracted nodes are kept as spares
+//     and reused, so a map/unmap pair allocates nothing once a shard is warm.
+//   * zs_free_checked refuses (-EBUSY) to free a handle with live C maps, so a table entry never
+//     outlives its object and a reissued handle never meets a stale entry. (A zs_free racing a
+//     zs_map_object of the same handle is a use-after-free in the caller, as in the kernel.)
+//   * zs_destroy_pool releases the table before the Pool: a Mapping's destructor touches the
+//     pool's zspage descriptors.
+#include "zspool/core/zsmalloc.h"
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "zspool/core/pool.h"
+#include "zspool/core/pool_state.h"
+#include "zspool/platform/error.h"
+
+static_assert(sizeof(unsigned long) == sizeof(zspool::Handle),
+              "the C API passes handles as unsigned long: LP64 targets only");
+
+namespace zspool {
+namespace {
+
+// Live zs_map_object mappings of one pool (see the comment at the top of this file).
+class CMappings {
+ public:
+  CMappings() {
+    for (Shard& s : shards_) s.spare.reserve(kMaxSpare);
+  }
+
+  // Keeps the pin of `m`; false (and `m` released) when memory runs out.
+  bool add(Handle h, Mapping m) {
+    Shard& s = shard(h);
+    std::lock_guard lock(s.mutex);
+    try {
+      if (s.spare.empty()) {
+        s.live.emplace(h, std::move(m));
+      } else {
+        auto node = std::move(s.spare.back());
+        s.spare.pop_back();
+        node.key() = h;
+        node.mapped() = std::move(m);
+        s.live.insert(std::move(node));
+      }
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+    count_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Releases one live mapping of h; false when there is none.
+  bool remove(Handle h) {
+    Mapping released;  // destroyed (unpinned) after the shard lock is dropped
+    Shard& s = shard(h);
+    std::lock_guard lock(s.mutex);
+    auto it = s.live.find(h);
+    if (it == s.live.end()) return false;
+    auto node = s.live.extract(it);
+    released = std::move(node.mapped());
+    if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));  // capacity reserved
+    count_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  bool contains(Handle h) {
+    if (count_.load(std::memory_order_relaxed) == 0) return false;  // the common case: no lock
+    Shard& s = shard(h);
+    std::lock_guard lock(s.mutex);
+    return s.live.count(h) != 0;
+  }
+
+  std::uint64_t live() const { return count_.load(std::memory_order_relaxed); }
+
+  // Releases every mapping (before the pool goes away).
+  void clear() {
+    for (Shard& s : shards_) {
+      std::lock_guard lock(s.mutex);
+      s.live.clear();
+      s.spare.clear();
+    }
+    count_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::size_t kShards = 64;
+  static constexpr std::size_t kMaxSpare = 32;
+  using Table = std::unordered_multimap<Handle, Mapping>;
+
+  struct alignas(64) Shard {
+    std::mutex mutex;
+    Table live;
+    std::vector<Table::node_type> spare;
+  };
+
+  Shard& shard(Handle h) { return shards_[h % kShards]; }
+
+  std::array<Shard, kShards> shards_;
+  std::atomic<std::uint64_t> count_{0};
+};
+
+int negative_errno(Error e) {
+  return -error_errno(e);
+}
+
+unsigned long error_value(Error e) {
+  return static_cast<unsigned long>(static_cast<long>(negative_errno(e)));
+}
+
+Result<MapMode> map_mode(zs_mapmode mm) {
+  switch (mm) {
+    case ZS_MM_RW:
+      return MapMode::read_write;
+    case ZS_MM_RO:
+      return MapMode::read_only;
+    case ZS_MM_WO:
+      return MapMode::write_only;
+  }
+  return Error::invalid_argument;
+}
+
+}  // namespace
+}  // namespace zspool
+
+// Members are destroyed in reverse order: the mappings before the Pool they pin.
+struct zs_pool {
+  std::string name;
+  zpool_ops ops{};
+  std::unique_ptr<zspool::Pool> pool;
+  zspool::CMappings mappings;
+};
+
+extern "C" {
+
+struct zs_pool* zs_create_pool(const char* name) {
+  const zs_pool_config cfg{.name = name};
+  return zs_create_pool_ex(&cfg);
+}
+
+struct zs_pool* zs_create_pool_ex(const struct zs_pool_config* cfg) {
+  using zspool::Error;
+  if (cfg == nullptr) return nullptr;
+  if (cfg->page_size > std::numeric_limits<std::uint32_t>::max()) return nullptr;
+  try {
+    auto zp = std::make_unique<zs_pool>();
+    zp->name = cfg->name != nullptr ? cfg->name : "";
+    zspool::PoolOptions options;
+    if (cfg->page_size != 0) options.page_size = static_cast<std::uint32_t>(cfg->page_size);
+    if (cfg->max_chain != 0) options.max_chain = cfg->max_chain;
+    if (cfg->ops != nullptr && cfg->ops->evict != nullptr) {
+      zp->ops = *cfg->ops;
+      zs_pool* self = zp.get();
+      options.evict = [self](zspool::Pool&, zspool::Handle h) {
+        return self->ops.evict(self, h, self->ops.ctx) == 0 ? Error::ok : Error::evict_failed;
+      };
+    }
+    auto pool = zspool::Pool::create(std::move(options));
+    if (!pool) return nullptr;
+    zp->pool = std::move(*pool);
+    return zp.release();
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
+void zs_destroy_pool(struct zs_pool* pool) {
+  if (pool == nullptr) return;
+  pool->mappings.clear();
+  pool->pool.reset();
+  delete pool;
+}
+
+const char* zs_pool_name(const struct zs_pool* pool) {
+  return pool != nullptr ? pool->name.c_str() : "";
+}
+
+unsigned long zs_malloc(struct zs_pool* pool, size_t size, unsigned int /*gfp*/) {
+  using zspool::Error;
+  if (pool == nullptr) return zspool::error_value(Error::invalid_argument);
+  auto h = pool->pool->malloc(size);
+  if (!h) return zspool::error_value(h.error());
+  return static_cast<unsigned long>(*h);  // slot indices stay far below the error range
+}
+
+int zs_free_checked(struct zs_pool* pool, unsigned long handle) {
+  using zspool::Error;
+  if (pool == nullptr) return zspool::negative_errno(Error::invalid_argument);
+  if (pool->mappings.contains(handle))
+    return zspool::negative_errno(zspool::report_misuse(Error::busy, handle, "zs_free"));
+  return zspool::negative_errno(pool->pool->free(handle));
+}
+
+void zs_free(struct zs_pool* pool, unsigned long handle) {
+  (void)zs_free_checked(pool, handle);
+}
+
+void* zs_map_object(struct zs_pool* pool, unsigned long handle, enum zs_mapmode mm) {
+  if (pool == nullptr) return nullptr;
+  auto mode = zspool::map_mode(mm);
+  if (!mode) return nullptr;
+  auto m = pool->pool->map(handle, *mode);
+  if (!m) return nullptr;
+  void* data = m->data();
+  if (!pool->mappings.add(handle, std::move(*m))) return nullptr;
+  return data;
+}
+
+void zs_unmap_object(struct zs_pool* pool, unsigned long handle) {
+  if (pool == nullptr) return;
+  if (!pool->mappings.remove(handle))
+    (void)zspool::report_misuse(zspool::Error::not_mapped, handle, "zs_unmap_object");
+}
+
+int zs_obj_read(struct zs_pool* pool, unsigned long handle, void* dst, size_t offset, size_t len) {
+  using zspool::Error;
+  if (pool == nullptr || (dst == nullptr && len != 0))
+    return zspool::negative_errno(Error::invalid_argument);
+  const std::span out(static_cast<std::byte*>(dst), len);
+  return zspool::negative_errno(pool->pool->read(handle, out, offset));
+}
+
+int zs_obj_write(struct zs_pool* pool, unsigned long handle, const void* src, size_t offset,
+                 size_t len) {
+  using zspool::Error;
+  if (pool == nullptr || (src == nullptr && len != 0))
+    return zspool::negative_errno(Error::invalid_argument);
+  const std::span in(static_cast<const std::byte*>(src), len);
+  return zspool::negative_errno(pool->pool->write(handle, in, offset));
+}
+
+unsigned long zs_compact(struct zs_pool* pool) {
+  return pool != nullptr ? pool->pool->compact() : 0;
+}
+
+unsigned long zs_get_total_pages(struct zs_pool* pool) {
+  return pool != nullptr ? pool->pool->total_pages() : 0;
+}
+
+size_t zs_huge_class_size(struct zs_pool* pool) {
+  return pool != nullptr ? pool->pool->huge_class_size() : 0;
+}
+
+void zs_pool_stats(struct zs_pool* pool, struct zs_pool_stats* stats) {
+  if (stats == nullptr) return;
+  std::memset(stats, 0, sizeof(*stats));
+  if (pool == nullptr) return;
+  zspool::PoolStats s;
+  try {
+    s = pool->pool->stats();
+  } catch (const std::bad_alloc&) {
+    // The per-class table did not fit; the pool-wide figures below need none of it.
+    s.page_size = pool->pool->page_size();
+    s.huge_class_size = pool->pool->huge_class_size();
+    s.pages = pool->pool->total_pages();
+  }
+  stats->page_size = s.page_size;
+  stats->max_chain = s.max_chain;
+  stats->huge_class_size = s.huge_class_size;
+  // Every pool-wide statistic, from the X-macro: a statistic added to stats.h without a field
+  // in struct zs_pool_stats stops the build here.
+#define ZSPOOL_COPY_STAT(name, desc) stats->name = s.name;
+  ZSPOOL_POOL_STATS(ZSPOOL_COPY_STAT)
+#undef ZSPOOL_COPY_STAT
+  stats->mapped_objects = pool->mappings.live();
+}
+
+int zs_reclaim_page(struct zs_pool* pool, unsigned int retries) {
+  if (pool == nullptr) return zspool::negative_errno(zspool::Error::invalid_argument);
+  return zspool::negative_errno(pool->pool->reclaim_page(retries));
+}
+
+}  // extern "C"
