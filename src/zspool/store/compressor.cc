@@ -1,0 +1,274 @@
+#include "zspool/store/compressor.h"
+
+#include <lz4.h>
+#include <lzo/lzo1x.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <new>
+
+namespace zspool {
+namespace {
+
+const char* as_chars(std::span<const std::byte> s) {
+  return reinterpret_cast<const char*>(s.data());
+}
+char* as_chars(std::span<std::byte> s) {
+  return reinterpret_cast<char*>(s.data());
+}
+const unsigned char* as_uchars(std::span<const std::byte> s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+unsigned char* as_uchars(std::span<std::byte> s) {
+  return reinterpret_cast<unsigned char*>(s.data());
+}
+
+// Parses the decimal after "name:"; false unless it is all digits and within [lo, hi].
+bool parse_parameter(std::string_view text, int lo, int hi, int* out) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+// ---- lz4 -------------------------------------------------------------------------------------
+
+class Lz4Compressor final : public Compressor {
+ public:
+  static constexpr int kMaxAcceleration = 65537;  // LZ4_ACCELERATION_MAX in lz4.c
+
+  explicit Lz4Compressor(int acceleration) : acceleration_(acceleration) {}
+
+  std::string_view name() const override { return "lz4"; }
+  std::string spec() const override {
+    return acceleration_ == 1 ? "lz4" : "lz4:" + std::to_string(acceleration_);
+  }
+  std::size_t max_compressed_size(std::size_t src_size) const override {
+    return src_size > LZ4_MAX_INPUT_SIZE ? 0 : LZ4_COMPRESSBOUND(src_size);
+  }
+
+  Result<std::size_t> compress(std::span<const std::byte> src,
+                               std::span<std::byte> dst) const override {
+    if (src.size() > LZ4_MAX_INPUT_SIZE) return Error::invalid_argument;
+    const int capacity = static_cast<int>(std::min<std::size_t>(dst.size(), INT_MAX));
+    // LZ4's limited-output mode never writes past `capacity`, returns 0 when the output would
+    // not fit, and otherwise produces the same bytes as with a full-size buffer (the test
+    // CompressedFormDoesNotDependOnDstSize checks this), so lz4 needs no scratch copy.
+    const int n = LZ4_compress_fast(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
+                                    capacity, acceleration_);
+    if (n <= 0) return kDoesNotFit;
+    return static_cast<std::size_t>(n);
+  }
+
+  Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
+    if (src.size() > INT_MAX || dst.size() > INT_MAX) return Error::corrupt_data;
+    const int n = LZ4_decompress_safe(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
+                                      static_cast<int>(dst.size()));
+    return n >= 0 && static_cast<std::size_t>(n) == dst.size() ? Error::ok : Error::corrupt_data;
+  }
+
+ private:
+  const int acceleration_;
+};
+
+// ---- output scratch --------------------------------------------------------------------------
+
+// A per-thread buffer of at least `bytes`, grown on demand; nullptr if it cannot grow.
+std::byte* thread_scratch(std::size_t bytes) {
+  thread_local std::unique_ptr<std::byte[]> scratch;
+  thread_local std::size_t size = 0;
+  if (size < bytes) {
+    scratch.reset(new (std::nothrow) std::byte[bytes]);
+    size = scratch ? bytes : 0;
+  }
+  return scratch.get();
+}
+
+// Runs `compress_into(out)` so that the result fits dst exactly when the compressed form is at
+// most dst.size() bytes. Some libraries cannot promise that with a short output buffer: lzo1x
+// writes past it, zstd gives up early when little slack is left. So when dst is shorter than
+// the worst-case `bound`, the compressor writes into per-thread scratch and the result is
+// copied. compress_into: (std::span<std::byte> out, out.size() >= bound) -> Result<size_t>.
+template <typename CompressInto>
+Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound,
+                                     CompressInto compress_into) {
+  if (dst.size() >= bound) return compress_into(dst);
+  std::byte* scratch = thread_scratch(bound);
+  if (scratch == nullptr) return Error::out_of_memory;
+  Result<std::size_t> n = compress_into(std::span(scratch, bound));
+  if (!n) return n;
+  if (*n > dst.size()) return kDoesNotFit;
+  std::memcpy(dst.data(), scratch, *n);
+  return n;
+}
+
+// ---- zstd ------------------------------------------------------------------------------------
+
+struct ZstdContextDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+// One compression and one decompression context per thread, shared by every zstd compressor
+// (the level is passed on each call), freed when the thread exits.
+// A failed creation is retried on the thread's next call.
+ZSTD_CCtx* thread_cctx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, ZstdContextDeleter> cctx;
+  if (!cctx) cctx.reset(ZSTD_createCCtx());
+  return cctx.get();
+}
+
+ZSTD_DCtx* thread_dctx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, ZstdContextDeleter> dctx;
+  if (!dctx) dctx.reset(ZSTD_createDCtx());
+  return dctx.get();
+}
+
+Error compress_error_from_zstd(std::size_t code) {
+  switch (ZSTD_getErrorCode(code)) {
+    case ZSTD_error_dstSize_tooSmall:
+      return kDoesNotFit;
+    case ZSTD_error_memory_allocation:
+      return Error::out_of_memory;
+    default:
+      return Error::invalid_argument;
+  }
+}
+
+class ZstdCompressor final : public Compressor {
+ public:
+  static constexpr int kDefaultLevel = 3;
+  static constexpr int kMaxLevel = 22;
+
+  explicit ZstdCompressor(int level) : level_(level) {}
+
+  std::string_view name() const override { return "zstd"; }
+  std::string spec() const override { return "zstd:" + std::to_string(level_); }
+  std::size_t max_compressed_size(std::size_t src_size) const override {
+    return ZSTD_compressBound(src_size);
+  }
+
+  Result<std::size_t> compress(std::span<const std::byte> src,
+                               std::span<std::byte> dst) const override {
+    ZSTD_CCtx* cctx = thread_cctx();
+    if (cctx == nullptr) return Error::out_of_memory;
+    return compress_exactly(
+        dst, max_compressed_size(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
+          const std::size_t n =
+              ZSTD_compressCCtx(cctx, out.data(), out.size(), src.data(), src.size(), level_);
+          if (ZSTD_isError(n)) return compress_error_from_zstd(n);
+          return n;
+        });
+  }
+
+  Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
+    ZSTD_DCtx* dctx = thread_dctx();
+    if (dctx == nullptr) return Error::out_of_memory;
+    const std::size_t n = ZSTD_decompressDCtx(dctx, dst.data(), dst.size(), src.data(), src.size());
+    return !ZSTD_isError(n) && n == dst.size() ? Error::ok : Error::corrupt_data;
+  }
+
+ private:
+  const int level_;
+};
+
+// ---- lzo1x -----------------------------------------------------------------------------------
+
+std::size_t lzo1x_bound(std::size_t src_size) {
+  return src_size + src_size / 16 + 64 + 3;
+}
+
+// Per-thread lzo1x_1 work memory (LZO1X_1_MEM_COMPRESS bytes). new[] aligns it to at least
+// alignof(std::max_align_t), as lzo requires.
+unsigned char* lzo_thread_work_memory() {
+  thread_local std::unique_ptr<unsigned char[]> work;
+  if (!work) work.reset(new (std::nothrow) unsigned char[LZO1X_1_MEM_COMPRESS]);
+  return work.get();
+}
+
+bool lzo_initialised() {
+  static const bool ok = lzo_init() == LZO_E_OK;
+  return ok;
+}
+
+class LzoCompressor final : public Compressor {
+ public:
+  std::string_view name() const override { return "lzo1x"; }
+  std::string spec() const override { return "lzo1x"; }
+  std::size_t max_compressed_size(std::size_t src_size) const override {
+    return lzo1x_bound(src_size);
+  }
+
+  Result<std::size_t> compress(std::span<const std::byte> src,
+                               std::span<std::byte> dst) const override {
+    unsigned char* work = lzo_thread_work_memory();
+    if (work == nullptr) return Error::out_of_memory;
+    return compress_exactly(
+        dst, lzo1x_bound(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
+          lzo_uint n = out.size();
+          if (lzo1x_1_compress(as_uchars(src), src.size(), as_uchars(out), &n, work) != LZO_E_OK) {
+            return Error::invalid_argument;  // lzo1x_1 documents no failure
+          }
+          return static_cast<std::size_t>(n);
+        });
+  }
+
+  Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
+    lzo_uint n = dst.size();
+    const int rc = lzo1x_decompress_safe(as_uchars(src), src.size(), as_uchars(dst), &n, nullptr);
+    return rc == LZO_E_OK && n == dst.size() ? Error::ok : Error::corrupt_data;
+  }
+};
+
+// ---- factory ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Compressor>> make_lz4(std::string_view parameter, bool has_parameter) {
+  int acceleration = 1;
+  if (has_parameter &&
+      !parse_parameter(parameter, 1, Lz4Compressor::kMaxAcceleration, &acceleration)) {
+    return Error::invalid_argument;
+  }
+  return std::unique_ptr<Compressor>(std::make_unique<Lz4Compressor>(acceleration));
+}
+
+Result<std::unique_ptr<Compressor>> make_zstd(std::string_view parameter, bool has_parameter) {
+  int level = ZstdCompressor::kDefaultLevel;
+  if (has_parameter && !parse_parameter(parameter, 1, ZstdCompressor::kMaxLevel, &level)) {
+    return Error::invalid_argument;
+  }
+  return std::unique_ptr<Compressor>(std::make_unique<ZstdCompressor>(level));
+}
+
+Result<std::unique_ptr<Compressor>> make_lzo(bool has_parameter) {
+  if (has_parameter) return Error::invalid_argument;
+  if (!lzo_initialised()) return Error::unsupported;
+  return std::unique_ptr<Compressor>(std::make_unique<LzoCompressor>());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec) {
+  const std::size_t colon = spec.find(':');
+  const bool has_parameter = colon != std::string_view::npos;
+  const std::string_view algorithm = spec.substr(0, colon);
+  const std::string_view parameter = has_parameter ? spec.substr(colon + 1) : std::string_view{};
+  if (algorithm == "lz4") return make_lz4(parameter, has_parameter);
+  if (algorithm == "zstd") return make_zstd(parameter, has_parameter);
+  if (algorithm == "lzo1x" || algorithm == "lzo" || algorithm == "lzo-rle") {
+    return make_lzo(has_parameter);
+  }
+  return Error::invalid_argument;
+}
+
+std::vector<std::string> compressor_names() {
+  return {"lz4", "lzo1x", "zstd"};
+}
+
+}  // namespace zspool
