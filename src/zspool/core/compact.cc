@@ -104,7 +104,12 @@ std::size_t Pool::compact() {
     freed += compact_class(p, c);
   }
   p.pages_compacted.fetch_add(freed, std::memory_order_relaxed);
+  p.source->trim();
   return freed;
+}
+
+void Pool::trim() {
+  state_->source->trim();
 }
 
 }  // namespace zspool

@@ -48,8 +48,11 @@ using EvictHandler = std::function<Error(Pool& pool, Handle handle)>;
 struct PoolOptions {
   std::uint32_t page_size = 4096;           // power of two, 4 KiB .. 64 KiB
   std::uint32_t max_chain = kDefaultChain;  // pages per zspage at most, 1 .. 16
-  // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own.
+  // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own, which
+  // keeps up to `page_cache_bytes` of freed zspages resident for reuse (0: return every freed
+  // zspage to the OS at once). compact() and trim() return the cache.
   std::shared_ptr<PageSource> page_source;
+  std::size_t page_cache_bytes = OsPageSource::kDefaultCacheLimit;
   // Writeback: when set, the pool keeps an LRU of zspages and reclaim_page() works.
   EvictHandler evict;
   // Virtual capacity reserved for handle slots and zspage descriptors (committed on use).
@@ -126,6 +129,9 @@ class Pool {
   // Moves objects from the emptiest zspages of each class into the fullest, frees zspages that
   // empty; returns the number of pages freed. Mapped zspages are skipped.
   std::size_t compact();
+
+  // Returns freed zspages the page source still caches to the OS now.
+  void trim();
 
   // Writeback (needs PoolOptions::evict). reclaim_page evicts the LRU-coldest zspage: ok when a
   // zspage was freed, evict_failed when `retries` zspages each had an eviction fail,

@@ -186,8 +186,22 @@ TEST(Pool, FreedMemoryGoesBackToTheOS) {
   EXPECT_GE(resident, held * 9 / 10) << "written objects make their pages resident";
   for (Handle h : hs) ASSERT_EQ(pool->free(h), Error::ok);
   EXPECT_EQ(pool->total_pages(), 0u);
+  EXPECT_EQ(source->resident_bytes(), source->cached_bytes()) << "mincore vs. the bounded cache";
+  EXPECT_LE(source->cached_bytes(), OsPageSource::kDefaultCacheLimit);
+  EXPECT_EQ(pool->stats().cached_bytes, source->cached_bytes());
+  pool->trim();
   EXPECT_EQ(source->resident_bytes(), 0u) << "mincore: every page went back to the OS";
   EXPECT_EQ(pool->stats().handle_slots_in_use, 0u);
+}
+
+TEST(Pool, WithoutACacheFreedPagesGoBackAtOnce) {
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool({.page_source = source});
+  std::vector<Handle> hs;
+  for (int i = 0; i < 5000; ++i) hs.push_back(alloc_filled(*pool, 1 + i % 4096, i));
+  EXPECT_GT(source->resident_bytes(), 0u);
+  for (Handle h : hs) ASSERT_EQ(pool->free(h), Error::ok);
+  EXPECT_EQ(source->resident_bytes(), 0u);
 }
 
 TEST(Pool, CompactionFreesPagesAndKeepsData) {

@@ -46,6 +46,7 @@ PoolStats Pool::stats() const {
   s.pages = p.pages.load(std::memory_order_relaxed);
   s.pages_max = p.pages_max.load(std::memory_order_relaxed);
   s.pages_compacted = p.pages_compacted.load(std::memory_order_relaxed);
+  s.cached_bytes = p.source->cached_bytes();
   s.handle_slots_in_use = p.handles.in_use.load(std::memory_order_relaxed);
   s.handle_slot_bytes = p.handles.committed_bytes();
   s.descriptor_bytes = p.descriptors.committed_bytes();

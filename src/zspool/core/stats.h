@@ -34,21 +34,22 @@ inline constexpr int kFullnessFull = kFullnessGroups - 1;
   X(freeable, "pages compaction could free now")           \
   X(zspages, "zspages of this class")
 
-#define ZSPOOL_POOL_STATS(X)                                                     \
-  X(pages, "pages the pool holds now")                                           \
-  X(pages_max, "most pages the pool has held at once")                           \
-  X(pages_compacted, "pages freed by compaction, ever")                          \
-  X(objects, "live objects")                                                     \
-  X(handle_slots_in_use, "handle slots issued and not released")                 \
-  X(handle_slot_bytes, "memory committed for handle slots")                      \
-  X(descriptor_bytes, "memory committed for zspage descriptors")                 \
-  X(metadata_bytes, "handle slots + descriptors + class table")                  \
-  X(reclaim_attempts, "zspages taken off the LRU for reclaim")                   \
-  X(zspages_reclaimed, "zspages freed by reclaim")                               \
-  X(evict_calls, "calls to the evict handler")                                   \
-  X(evict_failures, "evict calls that failed (or threw)")                        \
-  X(deferred_handles_created, "frees during reclaim that deferred their handle") \
-  X(deferred_handles_released, "deferred handles released after reclaim")        \
+#define ZSPOOL_POOL_STATS(X)                                                         \
+  X(pages, "pages the pool holds now")                                               \
+  X(pages_max, "most pages the pool has held at once")                               \
+  X(pages_compacted, "pages freed by compaction, ever")                              \
+  X(cached_bytes, "freed zspage memory kept resident for reuse (trim() returns it)") \
+  X(objects, "live objects")                                                         \
+  X(handle_slots_in_use, "handle slots issued and not released")                     \
+  X(handle_slot_bytes, "memory committed for handle slots")                          \
+  X(descriptor_bytes, "memory committed for zspage descriptors")                     \
+  X(metadata_bytes, "handle slots + descriptors + class table")                      \
+  X(reclaim_attempts, "zspages taken off the LRU for reclaim")                       \
+  X(zspages_reclaimed, "zspages freed by reclaim")                                   \
+  X(evict_calls, "calls to the evict handler")                                       \
+  X(evict_failures, "evict calls that failed (or threw)")                            \
+  X(deferred_handles_created, "frees during reclaim that deferred their handle")     \
+  X(deferred_handles_released, "deferred handles released after reclaim")            \
   X(alloc_failures, "malloc calls that failed for lack of memory")
 
 struct ClassStats {

@@ -69,7 +69,8 @@ std::uint64_t DescriptorTable::committed_bytes() const {
 PoolState::PoolState(PoolOptions opts, SizeClassTable t)
     : options(std::move(opts)),
       table(std::move(t)),
-      source(options.page_source ? options.page_source : std::make_shared<OsPageSource>()),
+      source(options.page_source ? options.page_source
+                                 : std::make_shared<OsPageSource>(options.page_cache_bytes)),
       handles(options.max_handles),
       descriptors(options.max_zspages),
       classes(new ClassState[table.classes().size()]) {

@@ -1,16 +1,25 @@
 #include "zspool/platform/page_source.h"
 
+#include <algorithm>
+
 namespace zspool {
+
+void* OsPageSource::pop_span(SpanLists& lists, std::size_t bytes) {
+  auto it = lists.find(bytes);
+  if (it == lists.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  return p;
+}
 
 void* OsPageSource::acquire(std::size_t bytes) {
   if (bytes == 0 || bytes % os::page_size() != 0 || bytes > kArenaBytes) return nullptr;
   std::lock_guard lock(mutex_);
-  auto it = free_spans_.find(bytes);
-  if (it != free_spans_.end() && !it->second.empty()) {
-    void* p = it->second.back();
-    it->second.pop_back();
+  if (void* p = pop_span(dirty_spans_, bytes)) {
+    dirty_bytes_ -= bytes;
     return p;
   }
+  if (void* p = pop_span(clean_spans_, bytes)) return p;
   return carve_from_arena(bytes);
 }
 
@@ -27,9 +36,42 @@ void* OsPageSource::carve_from_arena(std::size_t bytes) {
 }
 
 void OsPageSource::release(void* p, std::size_t bytes) {
-  os::release_pages(p, bytes);
   std::lock_guard lock(mutex_);
-  free_spans_[bytes].push_back(p);
+  dirty_spans_[bytes].push_back(p);
+  dirty_bytes_ += bytes;
+  if (dirty_bytes_ > cache_limit_) trim_locked();
+}
+
+std::size_t OsPageSource::cached_bytes() const {
+  std::lock_guard lock(mutex_);
+  return dirty_bytes_;
+}
+
+void OsPageSource::trim() {
+  std::lock_guard lock(mutex_);
+  trim_locked();
+}
+
+// Returns every dirty span to the OS, one madvise per run of adjacent spans: spans freed in
+// allocation order (reclaim walks the LRU, compaction drains neighbours) are usually adjacent,
+// so a flush costs a few TLB shootdowns instead of one per zspage.
+void OsPageSource::trim_locked() {
+  std::vector<std::pair<std::byte*, std::size_t>> spans;
+  for (auto& [bytes, list] : dirty_spans_) {
+    for (void* p : list) {
+      spans.emplace_back(static_cast<std::byte*>(p), bytes);
+      clean_spans_[bytes].push_back(p);
+    }
+    list.clear();
+  }
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 0; i < spans.size();) {
+    std::byte* start = spans[i].first;
+    std::byte* end = start + spans[i].second;
+    for (++i; i < spans.size() && spans[i].first == end; ++i) end += spans[i].second;
+    os::release_pages(start, static_cast<std::size_t>(end - start));
+  }
+  dirty_bytes_ = 0;
 }
 
 std::size_t OsPageSource::resident_bytes() const {
