@@ -41,6 +41,7 @@ Pool::~Pool() {
       }
     }
   }
+  p.source->trim();  // a shared source may outlive the pool: leave nothing of ours resident
 }
 
 std::uint32_t Pool::page_size() const {
