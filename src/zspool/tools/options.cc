@@ -1,0 +1,62 @@
+#include "zspool/tools/options.h"
+
+#include <bit>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "zspool/tools/size_arg.h"
+
+namespace zspool::tools {
+namespace {
+
+// Rejects text parse_size rejects, with parse_size's explanation.
+CLI::Validator size_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto size = parse_size(text);
+        return size ? std::string() : describe_size_error(text, size.error());
+      },
+      "");
+}
+
+CLI::Validator page_size_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto size = parse_size(text);
+        if (!size) return describe_size_error(text, size.error());
+        return page_size_problem(*size);
+      },
+      "");
+}
+
+}  // namespace
+
+CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
+                             const std::string& description) {
+  const auto store = [&target](const std::string& text) { target = parse_size(text).value(); };
+  return app.add_option_function<std::string>(name, store, description)
+      ->check(size_validator())
+      ->type_name("SIZE")
+      ->default_str(std::to_string(target));
+}
+
+std::string page_size_problem(std::uint64_t page_size) {
+  if (std::has_single_bit(page_size) && page_size >= kMinPageSize && page_size <= kMaxPageSize)
+    return "";
+  return fmt::format("{} is not a page size (a power of two from {} to {})", page_size,
+                     kMinPageSize, kMaxPageSize);
+}
+
+void add_geometry_options(CLI::App& app, PoolGeometry& geometry) {
+  add_size_option(app, "--page-size", geometry.page_size,
+                  "page size: 4096 (4K) .. 65536 (64K), a power of two")
+      ->check(page_size_validator());
+  app.add_option("--max-chain", geometry.max_chain,
+                 fmt::format("most pages per zspage: 1 .. {} (Linux allows 4 .. 16)", kMaxChain))
+      ->check(CLI::Range(1u, kMaxChain).description(""))
+      ->type_name("N")
+      ->capture_default_str();
+}
+
+}  // namespace zspool::tools
