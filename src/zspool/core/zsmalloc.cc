@@ -286,9 +286,10 @@ void zs_pool_stats(struct zs_pool* pool, struct zs_pool_stats* stats) {
   stats->page_size = s.page_size;
   stats->max_chain = s.max_chain;
   stats->huge_class_size = s.huge_class_size;
-  // Every pool-wide statistic, from the X-macro: a statistic added to stats.h without a field
-  // in struct zs_pool_stats stops the build here.
-#define ZSPOOL_COPY_STAT(name, desc) stats->name = s.name;
+  // Every pool-wide statistic of the X-macro that struct zs_pool_stats has a field for (a C
+  // struct is an ABI: a statistic added to stats.h appears here once the field is added).
+#define ZSPOOL_COPY_STAT(name, desc) \
+  if constexpr (requires { stats->name; }) stats->name = s.name;
   ZSPOOL_POOL_STATS(ZSPOOL_COPY_STAT)
 #undef ZSPOOL_COPY_STAT
   stats->mapped_objects = pool->mappings.live();

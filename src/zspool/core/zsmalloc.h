@@ -123,6 +123,7 @@ struct zs_pool_stats {
   unsigned long huge_class_size;
   unsigned long pages;
   unsigned long pages_max;
+  unsigned long cached_bytes; /* freed zspage memory kept for reuse */
   unsigned long objects;
   unsigned long handle_slots_in_use;
   unsigned long handle_slot_bytes;
@@ -139,7 +140,14 @@ struct zs_pool_stats {
 };
 
 /* Fills *stats (all zero for a NULL pool); a NULL stats is ignored. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow" /* the kernel's name: the function hides the struct */
+#endif
 void zs_pool_stats(struct zs_pool* pool, struct zs_pool_stats* stats);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Writes back the LRU-coldest zspage through zpool_ops.evict (the seed's zs_reclaim_page), trying
  * up to `retries` zspages. 0 when a zspage was freed; -EAGAIN when every attempt had an eviction
