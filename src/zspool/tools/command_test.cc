@@ -1,7 +1,7 @@
-// Compiles command.cc and options.cc into tools_test (see the note in size_arg_test.cc). The
-// verbs themselves are tested end to end, through the zspool binary, in cli_test.cc.
-#include "zspool/tools/command.cc"  // NOLINT(bugprone-suspicious-include)
-#include "zspool/tools/options.cc"  // NOLINT(bugprone-suspicious-include)
+// The verbs are tested end to end, through the zspool binary, in cli_test.cc.
+
+#include "zspool/tools/command.h"
+#include "zspool/tools/options.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,4 @@
-// Compiles corpus.cc and corpus_builtin.cc into tools_test (see the note in size_arg_test.cc).
-#include "zspool/tools/corpus.cc"          // NOLINT(bugprone-suspicious-include)
-#include "zspool/tools/corpus_builtin.cc"  // NOLINT(bugprone-suspicious-include)
+#include "zspool/tools/corpus.h"
 
 #include <gtest/gtest.h>
 #include <lz4.h>

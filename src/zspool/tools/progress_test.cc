@@ -1,5 +1,4 @@
-// Compiles progress.cc into tools_test (see the note in size_arg_test.cc).
-#include "zspool/tools/progress.cc"  // NOLINT(bugprone-suspicious-include)
+#include "zspool/tools/progress.h"
 
 #include <gtest/gtest.h>
 

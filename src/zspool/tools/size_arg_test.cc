@@ -1,7 +1,4 @@
-// tools_test is linked from the *_test.cc files and zspool::zspool only (see CMakeLists.txt);
-// the tools layer's own sources go into the zspool executable. So each test compiles the unit
-// it tests, once: size_arg.cc here.
-#include "zspool/tools/size_arg.cc"  // NOLINT(bugprone-suspicious-include)
+#include "zspool/tools/size_arg.h"
 
 #include <gtest/gtest.h>
 
