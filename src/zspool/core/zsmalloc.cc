@@ -245,7 +245,8 @@ int zs_obj_read(struct zs_pool* pool, unsigned long handle, void* dst, size_t of
   using zspool::Error;
   if (pool == nullptr || (dst == nullptr && len != 0))
     return zspool::negative_errno(Error::invalid_argument);
-  const std::span out(static_cast<std::byte*>(dst), len);
+  std::byte empty;  // memcpy wants a valid pointer even for 0 bytes
+  const std::span out(len != 0 ? static_cast<std::byte*>(dst) : &empty, len);
   return zspool::negative_errno(pool->pool->read(handle, out, offset));
 }
 
@@ -254,7 +255,8 @@ int zs_obj_write(struct zs_pool* pool, unsigned long handle, const void* src, si
   using zspool::Error;
   if (pool == nullptr || (src == nullptr && len != 0))
     return zspool::negative_errno(Error::invalid_argument);
-  const std::span in(static_cast<const std::byte*>(src), len);
+  const std::byte empty{};
+  const std::span in(len != 0 ? static_cast<const std::byte*>(src) : &empty, len);
   return zspool::negative_errno(pool->pool->write(handle, in, offset));
 }
 

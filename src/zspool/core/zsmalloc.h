@@ -23,7 +23,8 @@
  *   EAGAIN  zs_reclaim_page: every attempt had an eviction fail
  *   EOPNOTSUPP zs_reclaim_page on a pool created without zpool_ops.evict
  * (A checked build of zspool, -DZSPOOL_CHECKED=ON, instead stops with a message on handle
- * misuse: double free, use after free, unmap without map.)
+ * misuse: double free, use after free, unmap without map, access past the end, free of a
+ * mapped object.)
  *
  * Threads. Every function may be called from any thread at any time, except that a pool must
  * not be used during or after zs_destroy_pool. zs_map_object / zs_unmap_object pairs may nest

@@ -85,7 +85,9 @@ int main(void) {
     CHECK(zs_obj_read(pool, b.handles[i], buf, 0, kSize) == 0);
     CHECK(buf[0] == fill_byte(i) && buf[kSize - 1] == fill_byte(i));
   }
+#ifndef ZSPOOL_CHECKED /* a checked build stops on an out-of-bounds access instead */
   CHECK(zs_obj_read(pool, b.handles[0], buf, 4096, 1) == -ERANGE);
+#endif
 
   /* free half, compact, then write back a zspage */
   for (int i = 0; i < kObjects; i += 2) {

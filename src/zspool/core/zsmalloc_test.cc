@@ -230,10 +230,11 @@ TEST(ZsMalloc, ObjReadWriteRoundTripAndBounds) {
   // The whole capacity is addressable; one byte more is ERANGE and changes nothing.
   std::vector<std::byte> full(cap + 1);
   EXPECT_EQ(zs_obj_read(pool.get(), h, full.data(), 0, cap), 0);
-  EXPECT_EQ(zs_obj_read(pool.get(), h, full.data(), 0, cap + 1), -ERANGE);
-  EXPECT_EQ(zs_obj_read(pool.get(), h, full.data(), cap, 1), -ERANGE);
-  EXPECT_EQ(zs_obj_read(pool.get(), h, full.data(), static_cast<std::size_t>(-1), 1), -ERANGE);
-  EXPECT_EQ(zs_obj_write(pool.get(), h, full.data(), 1, cap), -ERANGE);
+  EXPECT_MISUSE(zs_obj_read(pool.get(), h, full.data(), 0, cap + 1), -ERANGE, "past the end");
+  EXPECT_MISUSE(zs_obj_read(pool.get(), h, full.data(), cap, 1), -ERANGE, "past the end");
+  EXPECT_MISUSE(zs_obj_read(pool.get(), h, full.data(), static_cast<std::size_t>(-1), 1), -ERANGE,
+                "past the end");
+  EXPECT_MISUSE(zs_obj_write(pool.get(), h, full.data(), 1, cap), -ERANGE, "past the end");
   EXPECT_EQ(zs_obj_read(pool.get(), h, nullptr, cap, 0), 0) << "an empty access at the end";
   EXPECT_EQ(zs_obj_write(pool.get(), h, nullptr, 0, 0), 0);
   // Bad arguments.
