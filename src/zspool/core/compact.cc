@@ -46,11 +46,13 @@ ZsPage* pick_destination(const ClassState& c, const ZsPage* source) {
   return nullptr;
 }
 
-// Moves objects from src to dst until src is empty or dst is full.
-void migrate_objects(PoolState& p, ClassState& c, ZsPage* src, ZsPage* dst) {
+// Moves objects from src to dst until src is empty or dst is full; returns the pages dst had
+// to commit for them.
+std::uint32_t migrate_objects(PoolState& p, ClassState& c, ZsPage* src, ZsPage* dst) {
+  const std::uint32_t committed_before = dst->committed;
   const std::uint32_t size = c.info->size;
-  for (std::uint32_t i = 0; i < c.info->objs_per_zspage && src->inuse > 0; ++i) {
-    if (dst->first_free == kNoFreeObject) break;
+  for (std::uint32_t i = 0; i < src->bump && src->inuse > 0; ++i) {
+    if (dst->inuse == c.info->objs_per_zspage) break;
     const std::uint64_t header = p.read_header(c, src, i);
     if (!header_allocated(header)) continue;
     const Handle h = header_payload(header);
@@ -61,11 +63,12 @@ void migrate_objects(PoolState& p, ClassState& c, ZsPage* src, ZsPage* dst) {
                             std::memory_order_release);
     p.push_free_object(c, src, i);
   }
+  return dst->committed - committed_before;
 }
 
-// Compacts one class; returns pages freed.
+// Compacts one class; returns pages freed, net of pages destinations committed.
 std::size_t compact_class(PoolState& p, ClassState& c) {
-  std::size_t freed = 0;
+  std::size_t released = 0, committed = 0;
   for (;;) {
     std::lock_guard lock(c.lock);
     if (!worth_compacting(c)) break;
@@ -76,20 +79,20 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
     p.remove_fullness(c, src);
     p.remove_fullness(c, dst);
     while (src->inuse > 0 && dst != nullptr) {
-      migrate_objects(p, c, src, dst);
+      committed += migrate_objects(p, c, src, dst);
       p.insert_fullness(c, dst);
       dst = src->inuse > 0 ? pick_destination(c, src) : nullptr;
       if (dst != nullptr) p.remove_fullness(c, dst);
     }
     if (src->inuse == 0) {
+      released += src->committed;
       p.destroy_zspage(c, src);
-      freed += c.info->pages_per_zspage;
     } else {
       p.insert_fullness(c, src);
       break;
     }
   }
-  return freed;
+  return released > committed ? released - committed : 0;
 }
 
 }  // namespace

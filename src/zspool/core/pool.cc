@@ -124,7 +124,7 @@ Result<LockedObject> lock_object(PoolState& p, Handle h) {
   const ObjLocation loc = decode_location(word);
   o.z = p.descriptors.find(loc.zspage_id);
   if (loc.class_index != o.c->info->index || o.z == nullptr || o.z->base == nullptr ||
-      o.z->class_index != loc.class_index || loc.obj_index >= o.c->info->objs_per_zspage)
+      o.z->class_index != loc.class_index || loc.obj_index >= o.z->bump)
     return Error::invalid_handle;
   o.idx = loc.obj_index;
   const std::uint64_t header = p.read_header(*o.c, o.z, o.idx);

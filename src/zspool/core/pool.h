@@ -53,6 +53,9 @@ struct PoolOptions {
   // zspage to the OS at once). compact() and trim() return the cache.
   std::shared_ptr<PageSource> page_source;
   std::size_t page_cache_bytes = OsPageSource::kDefaultCacheLimit;
+  // Commit a zspage's pages only as objects reach them (see pool_state.h). Off: every page of a
+  // zspage is touched and counted at creation, as the kernel does (for like-for-like figures).
+  bool lazy_commit = true;
   // Writeback: when set, the pool keeps an LRU of zspages and reclaim_page() works.
   EvictHandler evict;
   // Virtual capacity reserved for handle slots and zspage descriptors (committed on use).

@@ -55,6 +55,20 @@
 //   and no copy on map/unmap, unlike the kernel, which must kmap two unrelated pages. The cost is
 //   one span of virtual address space per zspage, which is free for a user-space process.
 //   object i lives at base + i * class.size;  tail = k * page_size - N * size.
+//
+// ─── Lazy commit (PoolOptions::lazy_commit, the default) ──────────────────────────────────
+//
+//   base ─▶ ┌─ page 0 ──────┬─ page 1 ──────┬─ page 2 ──────┬─ page 3 ──────┐
+//           │ used/freelist objects │ obj b-1 │   never touched: no memory   │
+//           └───────────────┴───────────────┴───────────────┴───────────────┘
+//           ◀──── committed = ceil(bump * size / page_size) pages ─────▶
+//   Objects [0, bump) have been handed out at least once (their headers are valid: allocated,
+//   deferred, or freelist links); objects [bump, objs) are implicitly free and their pages are
+//   untouched, so the OS holds nothing for them. Allocation takes the freelist first, then
+//   `bump++`, committing pages as objects reach them. The pool counts committed pages, which is
+//   what the process really holds: a class's last, partly filled zspage costs at most one partly
+//   used page instead of up to max_chain pages. (With lazy_commit off, every page is committed
+//   and touched at creation, as in the kernel.)
 #pragma once
 
 #include <atomic>
@@ -138,7 +152,8 @@ constexpr std::uint64_t header_payload(std::uint64_t w) {
 //
 // Invariants (under the class lock):
 //   inuse = objects with OBJ_ALLOCATED headers
-//   objs_per_zspage = inuse + objects on the freelist + objects with OBJ_DEFERRED headers
+//   bump = inuse + objects on the freelist + objects with OBJ_DEFERRED headers <= objs_per_zspage
+//   committed >= ceil(bump * size / page_size)  (= it, under lazy commit from a fresh span)
 //   OBJ_DEFERRED headers exist only while under_reclaim
 //   fullness = fullness_group(inuse, objs_per_zspage) when on a fullness list;
 //   under_reclaim => on no fullness list and not on the LRU
@@ -154,6 +169,8 @@ struct ZsPage {
   std::atomic<std::uint32_t> pins{0};
   std::uint32_t id = 0;
   std::uint16_t inuse = 0;
+  std::uint16_t bump = 0;       // objects [bump, objs) were never handed out
+  std::uint16_t committed = 0;  // pages of this zspage the pool counts as held
   std::uint16_t class_index = 0;
   std::uint8_t fullness = kFullnessEmpty;
   bool under_reclaim = false;
@@ -223,6 +240,7 @@ struct alignas(64) ClassState {
   Handle free_slots = 0;  // head of this class's free-slot list
   std::uint64_t zspages = 0;
   std::uint64_t obj_used = 0;
+  std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages
 };
 
 class PoolState {
@@ -251,7 +269,11 @@ class PoolState {
   void refresh_fullness(ClassState& c, ZsPage* z);
   // The fullest zspage with a free object, or nullptr.
   ZsPage* fullest_with_room(ClassState& c) const;
+  // An object index to allocate: the freelist's head, else the bump index (committing its
+  // pages). Precondition: z has room (inuse < objs_per_zspage, not under reclaim).
   std::uint32_t take_free_object(ClassState& c, ZsPage* z);
+  // Counts z's first `through` pages as held (no-op for pages already counted).
+  void commit_pages(ClassState& c, ZsPage* z, std::uint32_t through);
   void push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx);
   // Rebuilds z's freelist from its headers; releases OBJ_DEFERRED handles (reclaim failure).
   void restore_freelist(ClassState& c, ZsPage* z);

@@ -186,7 +186,7 @@ TEST(Pool, FreedMemoryGoesBackToTheOS) {
   EXPECT_GE(resident, held * 9 / 10) << "written objects make their pages resident";
   for (Handle h : hs) ASSERT_EQ(pool->free(h), Error::ok);
   EXPECT_EQ(pool->total_pages(), 0u);
-  EXPECT_EQ(source->resident_bytes(), source->cached_bytes()) << "mincore vs. the bounded cache";
+  EXPECT_LE(source->resident_bytes(), source->cached_bytes()) << "mincore vs. the bounded cache";
   EXPECT_LE(source->cached_bytes(), OsPageSource::kDefaultCacheLimit);
   EXPECT_EQ(pool->stats().cached_bytes, source->cached_bytes());
   pool->trim();
@@ -305,14 +305,14 @@ TEST(Pool, StatsAreConsistentAndPrintable) {
     std::uint64_t in_groups = 0;
     for (auto g : c.fullness) in_groups += g;
     EXPECT_EQ(in_groups, c.zspages);
-    EXPECT_EQ(c.pages_used, c.zspages * c.pages_per_zspage);
+    EXPECT_LE(c.pages_used, c.zspages * c.pages_per_zspage);
     EXPECT_LE(c.obj_used, c.obj_allocated);
     pages += c.pages_used;
     objects += c.obj_used;
   }
   EXPECT_EQ(pages, s.pages);
   EXPECT_EQ(objects, 5000u);
-  EXPECT_LT(s.metadata_bytes, s.pages * 4096 / 50);
+  EXPECT_LT(s.metadata_bytes, s.pages * 4096 / 30) << "metadata is counted and small";
   auto j = nlohmann::json::parse(format_stats_json(s));
   EXPECT_EQ(j["pages"], s.pages);
   EXPECT_EQ(j["huge_class_size"], 3625);
@@ -330,6 +330,34 @@ TEST(Pool, DestroyingThePoolReleasesEverything) {
     EXPECT_GT(source->resident_bytes(), 0u);
   }
   EXPECT_EQ(source->resident_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace zspool
+
+namespace zspool {
+namespace {
+
+// Lazy commit: a zspage's pages are counted (and touched) only as objects reach them; the OS's
+// own count (mincore) must agree with the pool's. With lazy_commit off, the kernel's behaviour.
+TEST(Pool, LazyCommitCountsExactlyThePagesObjectsReach) {
+  for (bool lazy : {true, false}) {
+    auto source = std::make_shared<OsPageSource>(0);
+    auto pool = make_pool({.page_source = source, .lazy_commit = lazy});
+    const SizeClass& cls = pool->classes().class_for_request(3600);
+    ASSERT_EQ(cls.pages_per_zspage, 8u);
+    Handle h = alloc_filled(*pool, 3600, 1);
+    const std::size_t expect_pages = lazy ? 1 : cls.pages_per_zspage;
+    EXPECT_EQ(pool->total_pages(), expect_pages) << "lazy " << lazy;
+    EXPECT_EQ(source->resident_bytes(), expect_pages * 4096) << "lazy " << lazy;
+    Handle h2 = alloc_filled(*pool, 3600, 2);  // object 1 spans bytes 3632..7263: page 1 too
+    EXPECT_EQ(pool->total_pages(), lazy ? 2u : cls.pages_per_zspage);
+    EXPECT_EQ(source->resident_bytes(), pool->total_bytes());
+    ASSERT_EQ(pool->free(h), Error::ok);
+    ASSERT_EQ(pool->free(h2), Error::ok);
+    EXPECT_EQ(pool->total_pages(), 0u);
+    EXPECT_EQ(source->resident_bytes(), 0u);
+  }
 }
 
 }  // namespace

@@ -61,8 +61,8 @@ Error call_evict(PoolState& p, Pool& pool, Handle h) {
 
 // Step 2: true when every allocated object was evicted successfully.
 bool evict_objects(PoolState& p, Pool& pool, const Isolated& r) {
-  const std::uint32_t objs = r.c->info->objs_per_zspage;
-  for (std::uint32_t i = 0; i < objs; ++i) {
+  const std::uint32_t handed_out = r.z->bump;  // stable: no allocation while under reclaim
+  for (std::uint32_t i = 0; i < handed_out; ++i) {
     std::uint64_t header;
     {
       std::lock_guard lock(r.c->lock);
@@ -83,9 +83,10 @@ std::size_t finish(PoolState& p, const Isolated& r) {
   std::lock_guard lock(c.lock);
   if (z->inuse == 0 && z->pins.load(std::memory_order_acquire) == 0) {
     p.release_deferred_handles(c, z);
+    const std::size_t freed = z->committed;
     p.destroy_zspage(c, z);
     p.zspages_reclaimed.fetch_add(1, std::memory_order_relaxed);
-    return c.info->pages_per_zspage;
+    return freed;
   }
 #ifdef ZSPOOL_PREFIX_RACE
   p.release_deferred_handles(c, z);

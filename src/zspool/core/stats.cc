@@ -36,9 +36,9 @@ PoolStats Pool::stats() const {
       cs.fullness = c.group_count;
       cs.zspages = c.zspages;
       cs.obj_used = c.obj_used;
+      cs.pages_used = c.pages_committed;
     }
     cs.obj_allocated = cs.zspages * cs.objs_per_zspage;
-    cs.pages_used = cs.zspages * cs.pages_per_zspage;
     cs.freeable = (cs.obj_allocated - cs.obj_used) / cs.objs_per_zspage * cs.pages_per_zspage;
     s.objects += cs.obj_used;
     s.classes.push_back(cs);

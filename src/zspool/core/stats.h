@@ -7,7 +7,7 @@
 // Per class (the kernel's debugfs `classes` columns, then ours):
 //   obj_allocated = zspages * objs_per_zspage
 //   obj_used      = live objects (a deferred-handle object under reclaim is not live)
-//   pages_used    = zspages * pages_per_zspage
+//   pages_used    = pages committed: <= zspages * pages_per_zspage (= with lazy_commit off)
 //   freeable      = (obj_allocated - obj_used) / objs_per_zspage * pages_per_zspage
 //                   (pages compaction could free now)
 //   sum(fullness[g] over g) = zspages not under reclaim
@@ -30,7 +30,7 @@ inline constexpr int kFullnessFull = kFullnessGroups - 1;
 #define ZSPOOL_CLASS_STATS(X)                              \
   X(obj_allocated, "object slots in this class's zspages") \
   X(obj_used, "live objects")                              \
-  X(pages_used, "pages held by this class's zspages")      \
+  X(pages_used, "pages committed by this class's zspages") \
   X(freeable, "pages compaction could free now")           \
   X(zspages, "zspages of this class")
 

@@ -101,12 +101,14 @@ void PoolState::account_pages(std::int64_t delta) {
   }
 }
 
-// A new zspage: memory from the page source, every object linked into the freelist in index
-// order (object i's header holds i + 1; the last holds kNoFreeObject). Returns nullptr when the
-// page source or the descriptor table is exhausted; nothing is changed then.
+// A new zspage: memory from the page source, no object handed out yet (bump = 0). Under lazy
+// commit nothing is touched or counted now; otherwise every page is touched and counted, as in
+// the kernel. Returns nullptr when the page source or the descriptor table is exhausted;
+// nothing is changed then.
 ZsPage* PoolState::create_zspage(ClassState& c) {
   const std::size_t bytes = zspage_bytes(*c.info);
-  void* mem = source->acquire(bytes);
+  bool resident = false;
+  void* mem = source->acquire(bytes, &resident);
   if (mem == nullptr) return nullptr;
   ZsPage* z = descriptors.allocate();
   if (z == nullptr) {
@@ -117,18 +119,30 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   z->base = static_cast<std::byte*>(mem);
   z->class_index = c.info->index;
   z->inuse = 0;
+  z->bump = 0;
+  z->committed = 0;
+  z->first_free = kNoFreeObject;
   z->under_reclaim = false;
   z->huge_header = 0;
   z->prev = z->next = nullptr;
-  const std::uint32_t objs = c.info->objs_per_zspage;
-  for (std::uint32_t i = 0; i < objs; ++i)
-    write_header(c, z, i, free_header(i + 1 < objs ? i + 1 : kNoFreeObject));
-  z->first_free = 0;
   ++c.zspages;
-  account_pages(c.info->pages_per_zspage);
+  if (!options.lazy_commit) {
+    const std::size_t ps = table.page_size();
+    for (std::size_t off = 0; off < bytes; off += ps) z->base[off] = std::byte{0};
+  }
+  // A reused cached span is resident already: count all of it, the OS does.
+  if (resident || !options.lazy_commit) commit_pages(c, z, c.info->pages_per_zspage);
   insert_fullness(c, z);
   if (writeback()) lru_push_head(z);
   return z;
+}
+
+void PoolState::commit_pages(ClassState& c, ZsPage* z, std::uint32_t through) {
+  if (through <= z->committed) return;
+  const std::uint32_t added = through - z->committed;
+  z->committed = static_cast<std::uint16_t>(through);
+  c.pages_committed += added;
+  account_pages(added);
 }
 
 // Gives z's memory back to the OS and its descriptor to the table.
@@ -141,7 +155,9 @@ void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
   z->base = nullptr;
   z->under_reclaim = false;
   --c.zspages;
-  account_pages(-static_cast<std::int64_t>(c.info->pages_per_zspage));
+  c.pages_committed -= z->committed;
+  account_pages(-static_cast<std::int64_t>(z->committed));
+  z->committed = 0;
   descriptors.release(z);
 }
 
@@ -182,9 +198,17 @@ ZsPage* PoolState::fullest_with_room(ClassState& c) const {
 }
 
 std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
-  ZS_ASSERT(z->first_free != kNoFreeObject);
-  const auto idx = static_cast<std::uint32_t>(z->first_free);
-  z->first_free = header_payload(read_header(c, z, idx));
+  std::uint32_t idx;
+  if (z->first_free != kNoFreeObject) {
+    idx = static_cast<std::uint32_t>(z->first_free);
+    z->first_free = header_payload(read_header(c, z, idx));
+  } else {
+    ZS_ASSERT(z->bump < c.info->objs_per_zspage);
+    idx = z->bump++;
+    const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
+    commit_pages(c, z,
+                 static_cast<std::uint32_t>((end + table.page_size() - 1) / table.page_size()));
+  }
   ++z->inuse;
   return idx;
 }
@@ -195,13 +219,12 @@ void PoolState::push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx) {
   --z->inuse;
 }
 
-// The seed's restore_freelist: after a failed reclaim, walk every object; OBJ_ALLOCATED objects
-// stay, OBJ_DEFERRED objects release their handle, and they plus every never-used or freed
-// object form a new freelist in index order.
+// The seed's restore_freelist: after a failed reclaim, walk every object handed out so far;
+// OBJ_ALLOCATED objects stay, OBJ_DEFERRED objects release their handle, and they plus every
+// freed object form a new freelist in index order (never-used objects past bump stay implicit).
 void PoolState::restore_freelist(ClassState& c, ZsPage* z) {
-  const std::uint32_t objs = c.info->objs_per_zspage;
   std::uint64_t head = kNoFreeObject;
-  for (std::uint32_t i = objs; i-- > 0;) {
+  for (std::uint32_t i = z->bump; i-- > 0;) {  // objects past bump stay implicitly free
     const std::uint64_t word = read_header(c, z, i);
     if (header_allocated(word)) continue;
     if (header_deferred(word)) {
@@ -225,7 +248,7 @@ void PoolState::release_deferred_handles(ClassState& c, ZsPage* z) {
   }
   z->deferred_chain = 0;
 #endif
-  for (std::uint32_t i = 0; i < c.info->objs_per_zspage; ++i) {
+  for (std::uint32_t i = 0; i < z->bump; ++i) {
     const std::uint64_t word = read_header(c, z, i);
     if (!header_deferred(word)) continue;
     release_slot(c, header_payload(word));

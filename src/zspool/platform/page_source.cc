@@ -12,11 +12,13 @@ void* OsPageSource::pop_span(SpanLists& lists, std::size_t bytes) {
   return p;
 }
 
-void* OsPageSource::acquire(std::size_t bytes) {
+void* OsPageSource::acquire(std::size_t bytes, bool* resident) {
+  *resident = false;
   if (bytes == 0 || bytes % os::page_size() != 0 || bytes > kArenaBytes) return nullptr;
   std::lock_guard lock(mutex_);
   if (void* p = pop_span(dirty_spans_, bytes)) {
     dirty_bytes_ -= bytes;
+    *resident = true;
     return p;
   }
   if (void* p = pop_span(clean_spans_, bytes)) return p;
@@ -86,7 +88,8 @@ std::size_t OsPageSource::mapping_count() const {
   return arenas_.size();
 }
 
-void* FailingPageSource::acquire(std::size_t bytes) {
+void* FailingPageSource::acquire(std::size_t bytes, bool* resident) {
+  *resident = false;
   const std::uint64_t n = requests_.fetch_add(1) + 1;
   const std::uint64_t at = fail_at_.load();
   const std::uint64_t every = fail_every_.load();
@@ -95,7 +98,7 @@ void* FailingPageSource::acquire(std::size_t bytes) {
     failures_.fetch_add(1);
     return nullptr;
   }
-  return inner_->acquire(bytes);
+  return inner_->acquire(bytes, resident);
 }
 
 }  // namespace zspool

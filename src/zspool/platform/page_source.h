@@ -4,9 +4,11 @@
 //        ◀──release(p, bytes)──           ──▶ madvise(DONTNEED): RSS drops at once
 //
 // Contract:
-//   acquire(bytes): bytes is a multiple of os::page_size(); returns read-write memory of that
-//     size, aligned to os::page_size(), contiguous in virtual memory, or nullptr when the OS (or
-//     an injected fault) refuses. Contents are unspecified.
+//   acquire(bytes, &resident): bytes is a multiple of os::page_size(); returns read-write memory
+//     of that size, aligned to os::page_size(), contiguous in virtual memory, or nullptr when the
+//     OS (or an injected fault) refuses. Contents are unspecified. `resident` says whether its
+//     pages may already be resident (a reused cached span); if false, no page of it is resident
+//     until touched, so the caller can commit memory lazily and count exactly what it touches.
 //   release(p, bytes): p came from acquire(bytes) on this source; its physical pages are
 //     returned to the OS before release() returns.
 //   Both are thread-safe.
@@ -29,7 +31,7 @@ namespace zspool {
 class PageSource {
  public:
   virtual ~PageSource() = default;
-  virtual void* acquire(std::size_t bytes) = 0;
+  virtual void* acquire(std::size_t bytes, bool* resident) = 0;
   virtual void release(void* p, std::size_t bytes) = 0;
   // Bytes of this source's memory the OS reports resident (mincore); for tests and leak checks.
   virtual std::size_t resident_bytes() const = 0;
@@ -57,7 +59,7 @@ class OsPageSource final : public PageSource {
   static constexpr std::size_t kDefaultCacheLimit = std::size_t{256} << 10;
 
   explicit OsPageSource(std::size_t cache_limit = kDefaultCacheLimit) : cache_limit_(cache_limit) {}
-  void* acquire(std::size_t bytes) override;
+  void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override;
   std::size_t resident_bytes() const override;
   std::size_t mapping_count() const override;
@@ -91,7 +93,7 @@ class FailingPageSource final : public PageSource {
   std::uint64_t requests() const { return requests_.load(); }
   std::uint64_t failures() const { return failures_.load(); }
 
-  void* acquire(std::size_t bytes) override;
+  void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override { inner_->release(p, bytes); }
   std::size_t resident_bytes() const override { return inner_->resident_bytes(); }
   std::size_t mapping_count() const override { return inner_->mapping_count(); }
