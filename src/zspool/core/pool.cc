@@ -84,6 +84,10 @@ Result<Handle> Pool::malloc(std::size_t size) {
   const std::uint32_t idx = p.take_free_object(c, z);
   p.write_header(c, z, idx, allocated_header(h));
   p.handles.slot(h).store(encode_location({c.info->index, z->id, idx}), std::memory_order_release);
+#ifdef ZSPOOL_CHECKED
+  p.checked[h].requested = static_cast<std::uint32_t>(size);
+  p.checked[h].maps.store(0);
+#endif
   ++c.obj_used;
   p.refresh_fullness(c, z);
   if (p.writeback()) p.lru_push_head(z);
@@ -142,6 +146,23 @@ std::byte* payload(const PoolState& p, const LockedObject& o) {
   return p.object_address(*o.c, o.z, o.idx) + (o.c->info->huge ? 0 : kHeaderSize);
 }
 
+// How far write() may reach: the class capacity; in checked builds, the size malloc was asked
+// for. (read() may always read the whole capacity, as the kernel's zs_obj_read may.)
+std::size_t write_limit(const PoolState& p, const LockedObject& o, Handle h) {
+#ifdef ZSPOOL_CHECKED
+  (void)o;
+  return p.checked[h].requested;
+#else
+  (void)p;
+  (void)h;
+  return o.c->info->capacity();
+#endif
+}
+
+bool within(std::size_t limit, std::size_t offset, std::size_t n) {
+  return offset <= limit && n <= limit - offset;
+}
+
 }  // namespace
 
 // ── free ─────────────────────────────────────────────────────────────────────────────────────
@@ -154,6 +175,9 @@ Error Pool::free(Handle h) {
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "free");
   if (o->deferred) return report_misuse(Error::stale_handle, h, "free");
+#ifdef ZSPOOL_CHECKED
+  if (p.checked[h].maps.load() != 0) return report_misuse(Error::busy, h, "free (still mapped)");
+#endif
   ClassState& c = *o->c;
   ZsPage* z = o->z;
   --c.obj_used;
@@ -189,10 +213,18 @@ Result<Mapping> Pool::map(Handle h, MapMode mode) {
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "map");
   o->z->pins.fetch_add(1, std::memory_order_acq_rel);
+#ifdef ZSPOOL_CHECKED
+  p.checked[h].maps.fetch_add(1);
+#endif
   return Mapping(this, o->z, h, payload(p, *o), o->c->info->capacity(), mode);
 }
 
-void Pool::unpin(ZsPage* z) {
+void Pool::unpin(ZsPage* z, Handle h) {
+#ifdef ZSPOOL_CHECKED
+  state_->checked[h].maps.fetch_sub(1);
+#else
+  (void)h;
+#endif
   z->pins.fetch_sub(1, std::memory_order_acq_rel);
 }
 
@@ -200,6 +232,14 @@ Error Pool::unmap(Handle h) {
   PoolState& p = *state_;
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "unmap");
+#ifdef ZSPOOL_CHECKED
+  std::uint32_t maps = p.checked[h].maps.load();
+  do {
+    if (maps == 0) return report_misuse(Error::not_mapped, h, "unmap");
+  } while (!p.checked[h].maps.compare_exchange_weak(maps, maps - 1));
+#endif
+  // Release builds know only the zspage's count: an unmap of an unmapped handle is caught when
+  // nothing in its zspage is mapped.
   std::uint32_t pins = o->z->pins.load(std::memory_order_acquire);
   do {
     if (pins == 0) return report_misuse(Error::not_mapped, h, "unmap");
@@ -221,7 +261,7 @@ Mapping& Mapping::operator=(Mapping&& other) noexcept {
 }
 
 void Mapping::reset() {
-  if (pool_ != nullptr) pool_->unpin(zspage_);
+  if (pool_ != nullptr) pool_->unpin(zspage_, handle_);
   pool_ = nullptr;
   zspage_ = nullptr;
   data_ = nullptr;
@@ -235,8 +275,7 @@ Error Pool::read(Handle h, std::span<std::byte> out, std::size_t offset) {
   PoolState& p = *state_;
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "read");
-  const std::size_t cap = o->c->info->capacity();
-  if (offset > cap || out.size() > cap - offset)
+  if (!within(o->c->info->capacity(), offset, out.size()))
     return report_misuse(Error::out_of_bounds, h, "read");
   std::memcpy(out.data(), payload(p, *o) + offset, out.size());
   return Error::ok;
@@ -247,8 +286,7 @@ Error Pool::write(Handle h, std::span<const std::byte> in, std::size_t offset) {
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "write");
   if (o->deferred) return report_misuse(Error::stale_handle, h, "write");
-  const std::size_t cap = o->c->info->capacity();
-  if (offset > cap || in.size() > cap - offset)
+  if (!within(write_limit(p, *o, h), offset, in.size()))
     return report_misuse(Error::out_of_bounds, h, "write");
   std::memcpy(payload(p, *o) + offset, in.data(), in.size());
   return Error::ok;

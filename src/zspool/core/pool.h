@@ -155,7 +155,7 @@ class Pool {
  private:
   friend class Mapping;
   explicit Pool(std::unique_ptr<PoolState> state);
-  void unpin(ZsPage* zspage);
+  void unpin(ZsPage* zspage, Handle h);
 
   std::unique_ptr<PoolState> state_;
 };

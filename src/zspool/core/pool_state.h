@@ -207,6 +207,26 @@ class HandleTable {
   std::atomic<std::uint64_t> next_unused_{1};
 };
 
+// Checked builds only (ZSPOOL_CHECKED): per handle, the size malloc was asked for and how many
+// mappings are live, so an access past the requested size (not just past the class capacity)
+// and an unmap without a map are caught exactly. One reserved array indexed by handle, like the
+// slots; entries are written under the handle's class lock, map counts are atomic.
+struct CheckedHandle {
+  std::uint32_t requested = 0;
+  std::atomic<std::uint32_t> maps{0};
+};
+class CheckedHandles {
+ public:
+  explicit CheckedHandles(std::uint64_t capacity)
+      : range_(capacity * sizeof(CheckedHandle)),
+        entries_(reinterpret_cast<CheckedHandle*>(range_.base())) {}
+  CheckedHandle& operator[](Handle h) const { return entries_[h]; }
+
+ private:
+  os::VirtualRange range_;
+  CheckedHandle* entries_;
+};
+
 class DescriptorTable {
  public:
   explicit DescriptorTable(std::uint32_t capacity);
@@ -299,6 +319,9 @@ class PoolState {
   std::shared_ptr<PageSource> source;
   HandleTable handles;
   DescriptorTable descriptors;
+#ifdef ZSPOOL_CHECKED
+  CheckedHandles checked{options.max_handles};
+#endif
   std::unique_ptr<ClassState[]> classes;
 
   std::mutex compact_lock;
