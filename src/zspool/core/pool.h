@@ -48,11 +48,13 @@ using EvictHandler = std::function<Error(Pool& pool, Handle handle)>;
 struct PoolOptions {
   std::uint32_t page_size = 4096;           // power of two, 4 KiB .. 64 KiB
   std::uint32_t max_chain = kDefaultChain;  // pages per zspage at most, 1 .. 16
-  // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own, which
-  // keeps up to `page_cache_bytes` of freed zspages resident for reuse (0: return every freed
-  // zspage to the OS at once). compact() and trim() return the cache.
+  // Where zspage memory comes from; nullptr: a fresh OsPageSource of the pool's own, which keeps
+  // freed zspages resident for reuse for `page_cache_decay` (at most `page_cache_bytes` of
+  // them) before returning them to the OS; 0 bytes: every freed zspage goes back at once.
+  // compact() and trim() return the cache now; stats().cached_bytes reports it.
   std::shared_ptr<PageSource> page_source;
   std::size_t page_cache_bytes = OsPageSource::kDefaultCacheLimit;
+  std::chrono::nanoseconds page_cache_decay = OsPageSource::kDefaultDecay;
   // Commit a zspage's pages only as objects reach them (see pool_state.h). Off: every page of a
   // zspage is touched and counted at creation, as the kernel does (for like-for-like figures).
   bool lazy_commit = true;

@@ -70,7 +70,8 @@ PoolState::PoolState(PoolOptions opts, SizeClassTable t)
     : options(std::move(opts)),
       table(std::move(t)),
       source(options.page_source ? options.page_source
-                                 : std::make_shared<OsPageSource>(options.page_cache_bytes)),
+                                 : std::make_shared<OsPageSource>(options.page_cache_bytes,
+                                                                  options.page_cache_decay)),
       handles(options.max_handles),
       descriptors(options.max_zspages),
       classes(new ClassState[table.classes().size()]) {

@@ -4,24 +4,23 @@
 
 namespace zspool {
 
-void* OsPageSource::pop_span(SpanLists& lists, std::size_t bytes) {
-  auto it = lists.find(bytes);
-  if (it == lists.end() || it->second.empty()) return nullptr;
-  void* p = it->second.back();
-  it->second.pop_back();
-  return p;
-}
-
 void* OsPageSource::acquire(std::size_t bytes, bool* resident) {
   *resident = false;
   if (bytes == 0 || bytes % os::page_size() != 0 || bytes > kArenaBytes) return nullptr;
   std::lock_guard lock(mutex_);
-  if (void* p = pop_span(dirty_spans_, bytes)) {
+  purge_locked(Clock::now(), false);
+  if (auto it = dirty_spans_.find(bytes); it != dirty_spans_.end() && !it->second.empty()) {
+    void* p = it->second.back().p;
+    it->second.pop_back();
     dirty_bytes_ -= bytes;
     *resident = true;
     return p;
   }
-  if (void* p = pop_span(clean_spans_, bytes)) return p;
+  if (auto it = clean_spans_.find(bytes); it != clean_spans_.end() && !it->second.empty()) {
+    void* p = it->second.back();
+    it->second.pop_back();
+    return p;
+  }
   return carve_from_arena(bytes);
 }
 
@@ -39,9 +38,10 @@ void* OsPageSource::carve_from_arena(std::size_t bytes) {
 
 void OsPageSource::release(void* p, std::size_t bytes) {
   std::lock_guard lock(mutex_);
-  dirty_spans_[bytes].push_back(p);
+  const Clock::time_point now = Clock::now();
+  dirty_spans_[bytes].push_back({p, now});
   dirty_bytes_ += bytes;
-  if (dirty_bytes_ > cache_limit_) trim_locked();
+  purge_locked(now, false);
 }
 
 std::size_t OsPageSource::cached_bytes() const {
@@ -51,29 +51,44 @@ std::size_t OsPageSource::cached_bytes() const {
 
 void OsPageSource::trim() {
   std::lock_guard lock(mutex_);
-  trim_locked();
+  purge_locked(Clock::now(), true);
 }
 
-// Returns every dirty span to the OS, one madvise per run of adjacent spans: spans freed in
-// allocation order (reclaim walks the LRU, compaction drains neighbours) are usually adjacent,
-// so a flush costs a few TLB shootdowns instead of one per zspage.
-void OsPageSource::trim_locked() {
-  std::vector<std::pair<std::byte*, std::size_t>> spans;
+// Spans freed close together in time (reclaim walking the LRU, compaction draining neighbours, a
+// burst of frees) are usually adjacent in the arena, so a purge costs a few TLB shootdowns
+// instead of one per zspage.
+void OsPageSource::purge_locked(Clock::time_point now, bool all) {
+  std::vector<std::pair<std::byte*, std::size_t>> purged;
+  auto purge_front = [&](std::size_t bytes, std::deque<DirtySpan>& list) {
+    purged.emplace_back(static_cast<std::byte*>(list.front().p), bytes);
+    clean_spans_[bytes].push_back(list.front().p);
+    list.pop_front();
+    dirty_bytes_ -= bytes;
+  };
   for (auto& [bytes, list] : dirty_spans_) {
-    for (void* p : list) {
-      spans.emplace_back(static_cast<std::byte*>(p), bytes);
-      clean_spans_[bytes].push_back(p);
-    }
-    list.clear();
+    while (!list.empty() && (all || now - list.front().released >= decay_))
+      purge_front(bytes, list);
   }
-  std::sort(spans.begin(), spans.end());
-  for (std::size_t i = 0; i < spans.size();) {
-    std::byte* start = spans[i].first;
-    std::byte* end = start + spans[i].second;
-    for (++i; i < spans.size() && spans[i].first == end; ++i) end += spans[i].second;
+  while (dirty_bytes_ > cache_limit_) {  // over the limit: the oldest go first
+    std::deque<DirtySpan>* oldest = nullptr;
+    std::size_t oldest_bytes = 0;
+    for (auto& [bytes, list] : dirty_spans_) {
+      if (!list.empty() &&
+          (oldest == nullptr || list.front().released < oldest->front().released)) {
+        oldest = &list;
+        oldest_bytes = bytes;
+      }
+    }
+    purge_front(oldest_bytes, *oldest);
+  }
+  if (purged.empty()) return;
+  std::sort(purged.begin(), purged.end());
+  for (std::size_t i = 0; i < purged.size();) {
+    std::byte* start = purged[i].first;
+    std::byte* end = start + purged[i].second;
+    for (++i; i < purged.size() && purged[i].first == end; ++i) end += purged[i].second;
     os::release_pages(start, static_cast<std::size_t>(end - start));
   }
-  dirty_bytes_ = 0;
 }
 
 std::size_t OsPageSource::resident_bytes() const {

@@ -17,8 +17,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -44,21 +46,27 @@ class PageSource {
 };
 
 // The OS-backed source. It reserves arenas of virtual memory and carves spans from them with a
-// bump pointer. A released span goes to a small cache of resident ("dirty") spans, so churn
-// reuses it with no syscall and no page fault; when the cache passes `cache_limit` bytes, all of
-// it goes back to the OS at once (MADV_DONTNEED, adjacent spans coalesced into one call) and the
-// address ranges join a free list per span size. Virtual space is cheap and is returned when the
-// source is destroyed. Why the cache: in a VM, MADV_DONTNEED's TLB shootdown costs ~50 us here,
-// which would dominate reclaim and churn; mimalloc and jemalloc delay purging for the same reason.
+// bump pointer. A released span stays resident ("dirty") for a short decay time, so churn reuses
+// it with no syscall and no page fault; spans older than `decay`, or the oldest ones beyond
+// `cache_limit` bytes, go back to the OS together (MADV_DONTNEED, adjacent spans coalesced into
+// one call), checked on every acquire/release; trim() returns them all now. The returned
+// address ranges join a free list per span size; virtual space is returned when the source is
+// destroyed. Why delay at all: in a VM, MADV_DONTNEED's TLB shootdown costs ~50 us here and the
+// next touch of each page faults again, which would dominate churn and reclaim; mimalloc
+// (purge_delay) and jemalloc (dirty_decay_ms) delay purging for the same reason.
 //
 // Invariants: sum over arenas of bump offset = bytes handed out + dirty bytes + clean bytes
 //             cached_bytes() = dirty bytes <= cache_limit (between calls)
+//             every dirty span was released less than `decay` ago (as of the last call)
 class OsPageSource final : public PageSource {
  public:
   static constexpr std::size_t kArenaBytes = std::size_t{64} << 20;
-  static constexpr std::size_t kDefaultCacheLimit = std::size_t{256} << 10;
+  static constexpr std::size_t kDefaultCacheLimit = std::size_t{32} << 20;
+  static constexpr std::chrono::milliseconds kDefaultDecay{10};
 
-  explicit OsPageSource(std::size_t cache_limit = kDefaultCacheLimit) : cache_limit_(cache_limit) {}
+  explicit OsPageSource(std::size_t cache_limit = kDefaultCacheLimit,
+                        std::chrono::nanoseconds decay = kDefaultDecay)
+      : cache_limit_(cache_limit), decay_(decay) {}
   void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override;
   std::size_t resident_bytes() const override;
@@ -67,18 +75,24 @@ class OsPageSource final : public PageSource {
   void trim() override;
 
  private:
-  using SpanLists = std::unordered_map<std::size_t, std::vector<void*>>;  // by span size
-  static void* pop_span(SpanLists& lists, std::size_t bytes);
+  using Clock = std::chrono::steady_clock;
+  struct DirtySpan {
+    void* p;
+    Clock::time_point released;
+  };
   void* carve_from_arena(std::size_t bytes);
-  void trim_locked();
+  // Returns expired spans (or the oldest, while over the limit) to the OS; all of them if `all`.
+  void purge_locked(Clock::time_point now, bool all);
 
   const std::size_t cache_limit_;
+  const std::chrono::nanoseconds decay_;
   mutable std::mutex mutex_;
   std::vector<os::VirtualRange> arenas_;
   std::size_t arena_used_ = 0;  // bump offset into arenas_.back()
-  SpanLists dirty_spans_;       // resident, reusable at once
+  // Per span size, oldest first: acquire takes the newest (back), purge the oldest (front).
+  std::unordered_map<std::size_t, std::deque<DirtySpan>> dirty_spans_;
   std::size_t dirty_bytes_ = 0;
-  SpanLists clean_spans_;  // pages returned to the OS
+  std::unordered_map<std::size_t, std::vector<void*>> clean_spans_;  // pages returned to the OS
 };
 
 // Fault injection: passes requests to another source, but refuses acquire number `fail_at`

@@ -1,0 +1,86 @@
+#include "zspool/platform/page_source.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+namespace zspool {
+namespace {
+
+constexpr std::size_t kSpan = 8 * 4096;
+
+void* touched_span(PageSource& s, std::size_t bytes = kSpan) {
+  bool resident = true;
+  void* p = s.acquire(bytes, &resident);
+  EXPECT_NE(p, nullptr);
+  if (p != nullptr) std::memset(p, 0xab, bytes);
+  return p;
+}
+
+TEST(OsPageSource, WithoutACacheReleaseReturnsPagesAtOnce) {
+  OsPageSource s(0);
+  void* p = touched_span(s);
+  EXPECT_EQ(s.resident_bytes(), kSpan);
+  s.release(p, kSpan);
+  EXPECT_EQ(s.resident_bytes(), 0u);
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  bool resident = true;
+  EXPECT_EQ(s.acquire(kSpan, &resident), p) << "the address range is reused";
+  EXPECT_FALSE(resident);
+}
+
+TEST(OsPageSource, ReleasedSpansAreReusedResidentWithinTheDecay) {
+  OsPageSource s(std::size_t{1} << 20, std::chrono::hours(1));
+  void* p = touched_span(s);
+  s.release(p, kSpan);
+  EXPECT_EQ(s.cached_bytes(), kSpan);
+  EXPECT_EQ(s.resident_bytes(), kSpan);
+  bool resident = false;
+  EXPECT_EQ(s.acquire(kSpan, &resident), p);
+  EXPECT_TRUE(resident) << "the caller must count a reused span as held";
+  EXPECT_EQ(s.cached_bytes(), 0u);
+}
+
+TEST(OsPageSource, SpansOlderThanTheDecayGoBackOnTheNextCall) {
+  OsPageSource s(std::size_t{1} << 20, std::chrono::milliseconds(2));
+  void* p = touched_span(s);
+  s.release(p, kSpan);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  void* q = touched_span(s, 4096);  // any call purges what has expired
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  EXPECT_EQ(s.resident_bytes(), 4096u);
+  s.release(q, 4096);
+}
+
+TEST(OsPageSource, TheCacheNeverPassesItsLimitAndTrimEmptiesIt) {
+  OsPageSource s(2 * kSpan, std::chrono::hours(1));
+  std::vector<void*> spans;
+  for (int i = 0; i < 5; ++i) spans.push_back(touched_span(s));
+  for (void* p : spans) {
+    s.release(p, kSpan);
+    EXPECT_LE(s.cached_bytes(), 2 * kSpan);
+  }
+  EXPECT_EQ(s.resident_bytes(), 2 * kSpan);
+  s.trim();
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  EXPECT_EQ(s.resident_bytes(), 0u);
+  EXPECT_EQ(s.mapping_count(), 1u);
+}
+
+TEST(FailingPageSource, FailsTheNthRequestAndEveryKthAfter) {
+  FailingPageSource s(std::make_shared<OsPageSource>(0));
+  s.fail_at(2, 3);
+  bool resident;
+  std::vector<bool> got;
+  for (int i = 0; i < 8; ++i) {
+    void* p = s.acquire(4096, &resident);
+    got.push_back(p != nullptr);
+    if (p != nullptr) s.release(p, 4096);
+  }
+  EXPECT_EQ(got, (std::vector<bool>{true, false, true, true, false, true, true, false}));
+  EXPECT_EQ(s.failures(), 3u);
+}
+
+}  // namespace
+}  // namespace zspool
