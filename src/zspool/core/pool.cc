@@ -100,7 +100,7 @@ namespace {
 
 // A handle resolved to its object, with the object's class lock held.
 struct LockedObject {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<SpinThenBlockMutex> lock;
   ClassState* c = nullptr;
   ZsPage* z = nullptr;
   std::uint32_t idx = 0;

@@ -81,6 +81,7 @@
 #include "zspool/core/size_class.h"
 #include "zspool/platform/os.h"
 #include "zspool/platform/page_source.h"
+#include "zspool/platform/spin_mutex.h"
 
 namespace zspool {
 
@@ -197,7 +198,6 @@ class HandleTable {
   // Reserves kBatch fresh slots; returns the first, or 0 when capacity is exhausted.
   Handle reserve_batch();
   std::uint64_t committed_bytes() const;
-  std::atomic<std::uint64_t> in_use{0};
 
  private:
   os::VirtualRange range_;
@@ -252,12 +252,13 @@ class DescriptorTable {
 //   zspages = sum(group_count[g]) + zspages under reclaim
 //   group_mask bit g set  <=>  groups[g] != nullptr
 struct alignas(64) ClassState {
-  std::mutex lock;
+  SpinThenBlockMutex lock;
   const SizeClass* info = nullptr;
   std::array<ZsPage*, kFullnessGroups> groups{};
   std::array<std::uint64_t, kFullnessGroups> group_count{};
   std::uint32_t group_mask = 0;
-  Handle free_slots = 0;  // head of this class's free-slot list
+  Handle free_slots = 0;           // head of this class's free-slot list
+  std::uint64_t slots_in_use = 0;  // handles of this class issued and not released
   std::uint64_t zspages = 0;
   std::uint64_t obj_used = 0;
   std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages

@@ -37,6 +37,7 @@ PoolStats Pool::stats() const {
       cs.zspages = c.zspages;
       cs.obj_used = c.obj_used;
       cs.pages_used = c.pages_committed;
+      s.handle_slots_in_use += c.slots_in_use;
     }
     cs.obj_allocated = cs.zspages * cs.objs_per_zspage;
     cs.freeable = (cs.obj_allocated - cs.obj_used) / cs.objs_per_zspage * cs.pages_per_zspage;
@@ -47,7 +48,6 @@ PoolStats Pool::stats() const {
   s.pages_max = p.pages_max.load(std::memory_order_relaxed);
   s.pages_compacted = p.pages_compacted.load(std::memory_order_relaxed);
   s.cached_bytes = p.source->cached_bytes();
-  s.handle_slots_in_use = p.handles.in_use.load(std::memory_order_relaxed);
   s.handle_slot_bytes = p.handles.committed_bytes();
   s.descriptor_bytes = p.descriptors.committed_bytes();
   s.metadata_bytes = s.handle_slot_bytes + s.descriptor_bytes +

@@ -271,14 +271,14 @@ Handle PoolState::take_slot(ClassState& c) {
   }
   const Handle h = c.free_slots;
   c.free_slots = free_slot_next(handles.slot(h).load(std::memory_order_relaxed));
-  handles.in_use.fetch_add(1, std::memory_order_relaxed);
+  ++c.slots_in_use;
   return h;
 }
 
 void PoolState::release_slot(ClassState& c, Handle h) {
   handles.slot(h).store(encode_free_slot(c.free_slots), std::memory_order_release);
   c.free_slots = h;
-  handles.in_use.fetch_sub(1, std::memory_order_relaxed);
+  --c.slots_in_use;
 }
 
 // ── LRU ──────────────────────────────────────────────────────────────────────────────────────
