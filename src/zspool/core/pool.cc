@@ -16,8 +16,9 @@ Result<std::unique_ptr<Pool>> Pool::create(PoolOptions options) {
   if (options.page_size % os::page_size() != 0) return Error::invalid_argument;
   if (options.max_handles < 2 * HandleTable::kBatch || options.max_zspages < 2)
     return Error::invalid_argument;
-  if (options.max_zspages >= (std::uint64_t{1} << kSlotZspageBits) ||
-      options.max_handles >= (std::uint64_t{1} << 62))
+  // Zspage ids fit the slot's 32 bits by their type; handles must leave the header 2 tag bits.
+  static_assert(sizeof(options.max_zspages) * 8 <= kSlotZspageBits);
+  if (options.max_handles >= (std::uint64_t{1} << (64 - kObjTagBits)))
     return Error::invalid_argument;
   auto state = std::make_unique<PoolState>(std::move(options), std::move(*table));
   if (!state->handles.ok() || !state->descriptors.ok()) return Error::out_of_memory;
