@@ -1,0 +1,376 @@
+// The compressed page store: see store.h for the entry kinds, the locking and the protocols.
+#include "zspool/store/store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "zspool/store/same_filled.h"
+
+namespace zspool {
+
+namespace {
+
+// Per-thread scratch pages. Two of them: a write holds its compressed page in kCompress while
+// make_room() may run the evict handler on the same thread, which stages objects in kIo.
+enum Scratch { kCompress, kIo };
+std::span<std::byte> scratch(Scratch which, std::size_t bytes) {
+  thread_local std::vector<std::byte> buffers[2];
+  std::vector<std::byte>& buffer = buffers[which];
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return {buffer.data(), bytes};
+}
+
+}  // namespace
+
+// ── creation ─────────────────────────────────────────────────────────────────────────────────
+
+Store::Store(StoreOptions options)
+    : options_(std::move(options)),
+      entries_(options_.pages),
+      stripes_(new std::mutex[kStripes]),
+      reverse_((std::size_t{1} << 27) / kReverseChunk + 1) {}
+
+Result<std::unique_ptr<Store>> Store::create(StoreOptions options) {
+  if (options.pages == 0 || options.accept_percent == 0 || options.accept_percent > 100)
+    return Error::invalid_argument;
+  auto compressor = make_compressor(options.compressor);
+  if (!compressor) return compressor.error();
+  std::unique_ptr<Store> store(new Store(std::move(options)));
+  store->compressor_ = std::move(*compressor);
+  PoolOptions po;
+  po.page_size = store->options_.page_size;
+  po.max_chain = store->options_.max_chain;
+  po.page_source = store->options_.page_source;
+  if (!store->options_.backing_path.empty()) {
+    auto backing = BackingFile::open(store->options_.backing_path, store->options_.page_size, 0);
+    if (!backing) return backing.error();
+    store->backing_ = std::move(*backing);
+    Store* self = store.get();
+    po.evict = [self](Pool& pool, Handle h) { return self->evict(pool, h); };
+  }
+  auto pool = Pool::create(std::move(po));
+  if (!pool) return pool.error();
+  store->pool_ = std::move(*pool);
+  return store;
+}
+
+Store::~Store() {
+  pool_.reset();  // before the reverse map and the backing file it may call into
+  for (auto& chunk : reverse_) delete[] chunk.load();
+}
+
+// ── the reverse map: handle -> page ──────────────────────────────────────────────────────────
+
+std::atomic<std::uint64_t>* Store::reverse_slot(Handle h, bool create) {
+  const std::size_t chunk = h / kReverseChunk;
+  if (chunk >= reverse_.size()) return nullptr;
+  std::atomic<std::uint64_t>* c = reverse_[chunk].load(std::memory_order_acquire);
+  if (c == nullptr && create) {
+    std::lock_guard lock(reverse_grow_);
+    c = reverse_[chunk].load(std::memory_order_acquire);
+    if (c == nullptr) {
+      c = new std::atomic<std::uint64_t>[kReverseChunk]();
+      reverse_[chunk].store(c, std::memory_order_release);
+    }
+  }
+  return c == nullptr ? nullptr : c + h % kReverseChunk;
+}
+
+void Store::set_reverse(Handle h, std::uint64_t index) {
+  if (!backing_) return;  // only writeback needs it
+  if (auto* slot = reverse_slot(h, true)) slot->store(index + 1, std::memory_order_release);
+}
+
+void Store::clear_reverse(Handle h) {
+  if (!backing_) return;
+  if (auto* slot = reverse_slot(h, false)) slot->store(0, std::memory_order_release);
+}
+
+// ── write ────────────────────────────────────────────────────────────────────────────────────
+
+Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
+  if (index >= options_.pages || page.size() != options_.page_size) return Error::invalid_argument;
+  if (auto word = same_filled_word(page)) {
+    std::lock_guard lock(stripe(index));
+    publish(index, {*word, 0, Kind::same_filled, false});
+    return Error::ok;
+  }
+  std::span<std::byte> out = scratch(kCompress, options_.page_size);
+  auto compressed = compressor_->compress(page, out);
+  if (!compressed || *compressed >= pool_->huge_class_size()) {
+    reject_poor_.fetch_add(1, std::memory_order_relaxed);
+    return store_in_pool(index, page, true);
+  }
+  return store_in_pool(index, out.first(*compressed), false);
+}
+
+Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge) {
+  make_room(data.size());
+  auto h = pool_->malloc(data.size());
+  if (!h) return h.error();
+  if (const Error e = pool_->write(*h, data); e != Error::ok) {
+    (void)pool_->free(*h);
+    return e;
+  }
+  if (over_limit()) {
+    if (!backing_) pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
+    make_room(0);
+    if (over_limit()) {  // no backing file, or other writers keep the pool over its limit
+      (void)pool_->free(*h);
+      if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return Error::limit_reached;
+    }
+  }
+  std::lock_guard lock(stripe(index));
+  set_reverse(*h, index);
+  publish(index, {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed,
+                  false});
+  return Error::ok;
+}
+
+// The pool stays over its limit despite writeback: the page goes straight to the backing file.
+Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge) {
+  auto slot = backing_->alloc_slot();
+  Error e = slot ? backing_->write_slot(*slot, data) : slot.error();
+  if (e != Error::ok) {
+    if (slot) backing_->free_slot(*slot);
+    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return Error::limit_reached;
+  }
+  bd_writes_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(stripe(index));
+  publish(index, {*slot, static_cast<std::uint32_t>(data.size()), Kind::written_back, huge});
+  return Error::ok;
+}
+
+bool Store::over_limit(std::size_t extra) const {
+  return options_.mem_limit != 0 && pool_->total_bytes() + extra > options_.mem_limit;
+}
+
+// zswap's hysteresis: once an allocation would pass the limit, write back until the pool is
+// below accept_percent of it. No stripe lock may be held here (the evict handler takes them).
+void Store::make_room(std::size_t incoming) {
+  if (!backing_ || !over_limit(incoming)) return;
+  std::lock_guard lock(writeback_mutex_);
+  if (!over_limit(incoming)) return;  // someone made room meanwhile
+  pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t target = options_.mem_limit / 100 * options_.accept_percent;
+  const std::uint64_t held = pool_->total_bytes();
+  if (held <= target) return;
+  const std::size_t pages = (held - target + options_.page_size - 1) / options_.page_size;
+  pool_->shrink(pages);
+}
+
+void Store::publish(std::uint64_t index, Entry entry) {
+  release(entries_[index]);
+  switch (entry.kind) {
+    case Kind::same_filled:
+      same_pages_.fetch_add(1, std::memory_order_relaxed);
+      stored_pages_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Kind::huge:
+      huge_pages_.fetch_add(1, std::memory_order_relaxed);
+      huge_since_.fetch_add(1, std::memory_order_relaxed);
+      [[fallthrough]];
+    case Kind::compressed:
+      compr_bytes_.fetch_add(entry.length, std::memory_order_relaxed);
+      stored_pages_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Kind::written_back:
+      bd_count_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Kind::empty:
+      break;
+  }
+  entries_[index] = entry;
+}
+
+// Undoes what an entry holds (stripe lock held): frees its handle or backing slot.
+void Store::release(const Entry& old) {
+  switch (old.kind) {
+    case Kind::same_filled:
+      same_pages_.fetch_sub(1, std::memory_order_relaxed);
+      stored_pages_.fetch_sub(1, std::memory_order_relaxed);
+      break;
+    case Kind::huge:
+      huge_pages_.fetch_sub(1, std::memory_order_relaxed);
+      [[fallthrough]];
+    case Kind::compressed:
+      compr_bytes_.fetch_sub(old.length, std::memory_order_relaxed);
+      stored_pages_.fetch_sub(1, std::memory_order_relaxed);
+      clear_reverse(old.value);
+      (void)pool_->free(old.value);
+      break;
+    case Kind::written_back:
+      bd_count_.fetch_sub(1, std::memory_order_relaxed);
+      backing_->free_slot(old.value);
+      break;
+    case Kind::empty:
+      break;
+  }
+}
+
+Error Store::discard(std::uint64_t index) {
+  if (index >= options_.pages) return Error::invalid_argument;
+  std::lock_guard lock(stripe(index));
+  publish(index, Entry{});
+  return Error::ok;
+}
+
+// ── writeback ────────────────────────────────────────────────────────────────────────────────
+
+Error Store::evict(Pool& pool, Handle h) {
+  auto* slot = reverse_slot(h, false);
+  const std::uint64_t page_plus_one = slot ? slot->load(std::memory_order_acquire) : 0;
+  if (page_plus_one == 0) return Error::ok;  // overwritten or discarded meanwhile
+  const std::uint64_t index = page_plus_one - 1;
+  std::lock_guard lock(stripe(index));
+  Entry& e = entries_[index];
+  if ((e.kind != Kind::compressed && e.kind != Kind::huge) || e.value != h) return Error::ok;
+  std::span<std::byte> data = scratch(kIo, e.length);
+  if (const Error r = pool.read(h, data); r != Error::ok) return r;
+  auto backing_slot = backing_->alloc_slot();
+  if (!backing_slot) {
+    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
+    return backing_slot.error();
+  }
+  if (const Error w = backing_->write_slot(*backing_slot, data); w != Error::ok) {
+    backing_->free_slot(*backing_slot);
+    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
+    return w;  // the pool restores the zspage: the page stays in memory
+  }
+  bd_writes_.fetch_add(1, std::memory_order_relaxed);
+  written_back_.fetch_add(1, std::memory_order_relaxed);
+  publish(index, {*backing_slot, e.length, Kind::written_back, e.kind == Kind::huge});
+  return Error::ok;
+}
+
+Result<std::size_t> Store::writeback(std::size_t n_pages) {
+  if (!backing_) return Error::unsupported;
+  const std::uint64_t before = written_back_.load();
+  std::lock_guard lock(writeback_mutex_);
+  pool_->shrink(n_pages);
+  return static_cast<std::size_t>(written_back_.load() - before);
+}
+
+std::size_t Store::compact() {
+  return pool_->compact();
+}
+
+// ── read ─────────────────────────────────────────────────────────────────────────────────────
+
+Error Store::read(std::uint64_t index, std::span<std::byte> out) {
+  if (index >= options_.pages || out.size() != options_.page_size) return Error::invalid_argument;
+  std::lock_guard lock(stripe(index));
+  const Entry& e = entries_[index];
+  switch (e.kind) {
+    case Kind::empty:
+      std::memset(out.data(), 0, out.size());
+      return Error::ok;
+    case Kind::same_filled:
+      fill_with_word(out, e.value);
+      return Error::ok;
+    case Kind::compressed:
+    case Kind::huge:
+      return read_from_pool(e, out);
+    case Kind::written_back:
+      return read_from_backing(e, out);
+  }
+  return Error::invalid_argument;
+}
+
+// Decompresses straight from the mapped object: no copy out of the pool.
+Error Store::read_from_pool(const Entry& e, std::span<std::byte> out) {
+  auto mapping = pool_->map(e.value, MapMode::read_only);
+  if (!mapping) return mapping.error();
+  return decode({mapping->data(), e.length}, e.kind == Kind::huge, out);
+}
+
+Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
+  std::span<std::byte> data = scratch(kIo, options_.page_size);
+  std::size_t len = 0;
+  const Error r = backing_->read_slot(e.value, data, &len);
+  if (r != Error::ok || len != e.length) {
+    bd_read_failures_.fetch_add(1, std::memory_order_relaxed);
+    return r != Error::ok ? r : Error::checksum_mismatch;
+  }
+  bd_reads_.fetch_add(1, std::memory_order_relaxed);
+  return decode(data.first(len), e.was_huge, out);
+}
+
+Error Store::decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const {
+  if (!raw) return compressor_->decompress(stored, out);
+  if (stored.size() != out.size()) return Error::corrupt_data;
+  std::memcpy(out.data(), stored.data(), out.size());
+  return Error::ok;
+}
+
+// ── statistics ───────────────────────────────────────────────────────────────────────────────
+
+StoreStats Store::stats() const {
+  StoreStats s;
+  s.compressor = compressor_->spec();
+  s.page_size = options_.page_size;
+  s.capacity_pages = options_.pages;
+  s.pool = pool_->stats();
+  const std::uint64_t stored = stored_pages_.load(std::memory_order_relaxed);
+  s.orig_data_size = stored * options_.page_size;
+  s.compr_data_size = compr_bytes_.load(std::memory_order_relaxed);
+  s.mem_used_total = s.pool.pages * options_.page_size;
+  s.mem_limit = options_.mem_limit;
+  s.mem_used_max = s.pool.pages_max * options_.page_size;
+  s.same_pages = same_pages_.load(std::memory_order_relaxed);
+  s.pages_compacted = s.pool.pages_compacted;
+  s.huge_pages = huge_pages_.load(std::memory_order_relaxed);
+  s.huge_pages_since = huge_since_.load(std::memory_order_relaxed);
+  s.stored_pages = stored;
+  s.bd_count = bd_count_.load(std::memory_order_relaxed);
+  s.bd_reads = bd_reads_.load(std::memory_order_relaxed);
+  s.bd_writes = bd_writes_.load(std::memory_order_relaxed);
+  s.bd_write_failures = bd_write_failures_.load(std::memory_order_relaxed);
+  s.bd_read_failures = bd_read_failures_.load(std::memory_order_relaxed);
+  s.pool_limit_hit = pool_limit_hit_.load(std::memory_order_relaxed);
+  s.reject_compress_poor = reject_poor_.load(std::memory_order_relaxed);
+  s.written_back_pages = written_back_.load(std::memory_order_relaxed);
+  s.rejected_writes = rejected_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::string mm_stat_line(const StoreStats& s) {
+  std::string line;
+#define ZSPOOL_MM_STAT_NUMBER(name, desc) \
+  line += fmt::format("{}{}", line.empty() ? "" : " ", s.name);
+  ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_NUMBER)
+#undef ZSPOOL_MM_STAT_NUMBER
+  return line;
+}
+
+std::string format_store_stats_table(const StoreStats& s) {
+  std::string out = fmt::format("compressor {}  page_size {}  capacity {} pages\n", s.compressor,
+                                s.page_size, s.capacity_pages);
+#define ZSPOOL_STORE_ROW(name, desc) out += fmt::format("{:<22} {:>14}  {}\n", #name, s.name, desc);
+  ZSPOOL_MM_STAT(ZSPOOL_STORE_ROW)
+  ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_ROW)
+#undef ZSPOOL_STORE_ROW
+  return out;
+}
+
+std::string format_store_stats_json(const StoreStats& s) {
+  nlohmann::json j;
+  j["compressor"] = s.compressor;
+  j["page_size"] = s.page_size;
+  j["capacity_pages"] = s.capacity_pages;
+#define ZSPOOL_STORE_KEY(name, desc) j[#name] = s.name;
+  ZSPOOL_MM_STAT(ZSPOOL_STORE_KEY)
+  ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_KEY)
+#undef ZSPOOL_STORE_KEY
+  j["pool"] = nlohmann::json::parse(format_stats_json(s.pool));
+  return j.dump();
+}
+
+}  // namespace zspool

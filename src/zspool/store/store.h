@@ -1,0 +1,178 @@
+// zspool::Store — a zram/zswap-like compressed page store in user space, on a zspool::Pool.
+//
+// Pages (page_size bytes, addressed by index < capacity like a zram disk) are stored as:
+//
+//   kind           where the page lives                         pool memory
+//   empty          nowhere (never written, or discarded)        none: reads as zeros
+//   same_filled    the repeated 8-byte word, in the entry        none
+//   compressed     a pool object of the compressed length        length (+ class rounding)
+//   huge           a pool object holding the raw page            page_size (compressed length
+//                  (compressed length >= huge_class_size)        would not save memory)
+//   written_back   a slot of the backing file, checksummed      none
+//
+// Entry (16 bytes per page):  value (handle | word | slot) · length · kind · was_huge
+//
+// Locking: one mutex per stripe of pages (page i -> stripe i % kStripes) guards the entries.
+//   Lock order: stripe lock -> pool internals (class locks). No one holds two stripe locks, and
+//   nothing that can run the evict handler (pool shrink/reclaim) is called with a stripe lock
+//   held, because the handler takes the stripe lock of the page it evicts.
+//
+// write(i, page):
+//   1. same-filled? -> publish {same_filled, word}.
+//   2. compress (no lock) into a per-thread buffer; too big or >= huge_class_size -> raw page.
+//   3. with a mem_limit and a backing file, write back cold zspages until the pool is under
+//      accept_percent of the limit (zswap's hysteresis) — no lock held.
+//   4. pool malloc + write; still over the limit after it -> free it again; with a backing
+//      file, write the page straight to it (as zswap sends a rejected page to swap), else
+//      return limit_reached: what page i held before is untouched.
+//   5. lock stripe(i); publish the new entry; release the old (free handle / backing slot).
+//
+// Writeback (the pool's evict handler, no pool lock held): handle -> page through a reverse
+// map; lock stripe(page); if the entry still holds this handle, copy the object to a fresh
+// backing slot (checksummed), point the entry at it, free the handle. A failed backing write
+// returns an error: the pool keeps the zspage (restore_freelist) and nothing is lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "zspool/core/pool.h"
+#include "zspool/core/stats.h"
+#include "zspool/platform/backing_file.h"
+#include "zspool/platform/error.h"
+#include "zspool/platform/page_source.h"
+#include "zspool/store/compressor.h"
+
+namespace zspool {
+
+struct StoreOptions {
+  std::uint32_t page_size = 4096;
+  std::uint32_t max_chain = kDefaultChain;
+  std::uint64_t pages = 0;            // capacity in pages (zram's disksize); required
+  std::string compressor = "lz4";     // make_compressor spec: lz4, zstd[:N], lzo1x
+  std::uint64_t mem_limit = 0;        // bytes of pool memory; 0 = none
+  std::string backing_path;           // writeback target; empty = none
+  std::uint32_t accept_percent = 90;  // after passing the limit, write back to this % of it
+  std::shared_ptr<PageSource> page_source;
+};
+
+// Store statistics, declared once: zram's mm_stat nine fields first, in zram's order.
+//   X(name, description)
+#define ZSPOOL_MM_STAT(X)                                                              \
+  X(orig_data_size, "bytes of pages stored in memory (same-filled included)")          \
+  X(compr_data_size, "compressed bytes held in the pool (huge pages count page_size)") \
+  X(mem_used_total, "pool memory: pages held * page_size")                             \
+  X(mem_limit, "the memory limit (0 = none)")                                          \
+  X(mem_used_max, "most pool memory held at once")                                     \
+  X(same_pages, "same-filled pages (no pool memory)")                                  \
+  X(pages_compacted, "pages freed by compaction")                                      \
+  X(huge_pages, "pages stored raw")                                                    \
+  X(huge_pages_since, "pages ever stored raw")
+
+#define ZSPOOL_STORE_COUNTERS(X)                                                    \
+  X(stored_pages, "pages in memory (pool or same-filled)")                          \
+  X(bd_count, "pages on the backing file")                                          \
+  X(bd_reads, "pages read back from the backing file")                              \
+  X(bd_writes, "pages written to the backing file")                                 \
+  X(bd_write_failures, "backing writes that failed (the page stayed in memory)")    \
+  X(bd_read_failures, "backing reads that failed (I/O error or checksum mismatch)") \
+  X(pool_limit_hit, "writes that found the pool at its limit")                      \
+  X(reject_compress_poor, "pages that did not compress below huge_class_size")      \
+  X(written_back_pages, "pages moved to the backing file, ever")                    \
+  X(rejected_writes, "writes refused with limit_reached")
+
+struct StoreStats {
+  std::string compressor;
+  std::uint32_t page_size = 0;
+  std::uint64_t capacity_pages = 0;
+#define ZSPOOL_STORE_FIELD(name, desc) std::uint64_t name = 0;
+  ZSPOOL_MM_STAT(ZSPOOL_STORE_FIELD)
+  ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_FIELD)
+#undef ZSPOOL_STORE_FIELD
+  PoolStats pool;
+};
+
+// zram's mm_stat line: the nine numbers, space-separated, in zram's order.
+std::string mm_stat_line(const StoreStats& s);
+std::string format_store_stats_table(const StoreStats& s);
+// One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
+std::string format_store_stats_json(const StoreStats& s);
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> create(StoreOptions options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // page.size() must be page_size(); index < capacity().
+  Error write(std::uint64_t index, std::span<const std::byte> page);
+  // Never-written and discarded pages read as zeros. A written-back page whose backing read
+  // fails or mismatches its checksum returns io_error / checksum_mismatch, never wrong data.
+  Error read(std::uint64_t index, std::span<std::byte> out);
+  Error discard(std::uint64_t index);
+  // Compacts the pool; pages freed.
+  std::size_t compact();
+  // Writes back cold zspages until `n_pages` pool pages were freed; returns pages written back.
+  // Error unsupported without a backing file.
+  Result<std::size_t> writeback(std::size_t n_pages);
+
+  StoreStats stats() const;
+  std::uint32_t page_size() const { return options_.page_size; }
+  std::uint64_t capacity() const { return options_.pages; }
+  std::uint32_t huge_class_size() const { return pool_->huge_class_size(); }
+  const Pool& pool() const { return *pool_; }
+  const Compressor& compressor() const { return *compressor_; }
+  // The backing file (nullptr without one); tests use it to inject faults.
+  BackingFile* backing_file() const { return backing_.get(); }
+
+ private:
+  enum class Kind : std::uint8_t { empty, same_filled, compressed, huge, written_back };
+  struct Entry {
+    std::uint64_t value = 0;   // handle, fill word, or backing slot
+    std::uint32_t length = 0;  // stored bytes (compressed length; page_size for huge)
+    Kind kind = Kind::empty;
+    bool was_huge = false;  // written_back: the slot holds a raw page
+  };
+  static constexpr std::size_t kStripes = 1024;
+  static constexpr std::size_t kReverseChunk = std::size_t{1} << 16;
+
+  explicit Store(StoreOptions options);
+  std::mutex& stripe(std::uint64_t index) const { return stripes_[index % kStripes]; }
+  void publish(std::uint64_t index, Entry entry);  // stripe lock held
+  void release(const Entry& old);                  // stripe lock held
+  Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge);
+  Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
+  void make_room(std::size_t incoming);
+  bool over_limit(std::size_t extra = 0) const;
+  Error evict(Pool& pool, Handle h);
+  Error read_from_pool(const Entry& e, std::span<std::byte> out);
+  Error read_from_backing(const Entry& e, std::span<std::byte> out);
+  Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
+
+  // handle -> page index + 1 (0: none); chunks allocated on demand, never moved.
+  std::atomic<std::uint64_t>* reverse_slot(Handle h, bool create);
+  void set_reverse(Handle h, std::uint64_t index);
+  void clear_reverse(Handle h);
+
+  StoreOptions options_;
+  std::unique_ptr<Compressor> compressor_;
+  std::unique_ptr<BackingFile> backing_;
+  std::unique_ptr<Pool> pool_;
+  std::vector<Entry> entries_;
+  mutable std::unique_ptr<std::mutex[]> stripes_;
+  std::vector<std::atomic<std::atomic<std::uint64_t>*>> reverse_;
+  std::mutex reverse_grow_;
+  std::mutex writeback_mutex_;  // one writer making room at a time
+
+  std::atomic<std::uint64_t> stored_pages_{0}, same_pages_{0}, compr_bytes_{0}, huge_pages_{0},
+      huge_since_{0}, bd_count_{0}, bd_reads_{0}, bd_writes_{0}, bd_write_failures_{0},
+      bd_read_failures_{0}, pool_limit_hit_{0}, reject_poor_{0}, written_back_{0}, rejected_{0};
+};
+
+}  // namespace zspool

@@ -1,0 +1,335 @@
+#include "zspool/store/store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+namespace zspool {
+namespace {
+
+constexpr std::uint32_t kPage = 4096;
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+enum class Flavour { text, zeros, random, pointers, same };
+
+// A page whose contents are determined by (index, version) and a flavour; the first 16 bytes
+// of every non-uniform page carry index and version so a reader can tell which it got.
+std::vector<std::byte> make_page(std::uint64_t index, std::uint64_t version, Flavour f) {
+  std::vector<std::byte> p(kPage);
+  std::uint64_t s = mix(index * 1000003 + version);
+  switch (f) {
+    case Flavour::zeros:
+      return p;
+    case Flavour::same:
+      for (std::size_t i = 0; i < kPage; i += 8) std::memcpy(&p[i], &s, 8);
+      return p;
+    case Flavour::text: {
+      static const char* words[] = {"the ",        "store ", "keeps ",  "pages ",
+                                    "compressed ", "in ",    "memory ", "and ",
+                                    "writes ",     "cold ",  "ones ",   "back. "};
+      std::string t;
+      while (t.size() < kPage) t += words[(s = mix(s)) % 12];
+      std::memcpy(p.data(), t.data(), kPage);
+      break;
+    }
+    case Flavour::random:
+      for (std::size_t i = 0; i < kPage; i += 8) {
+        s = mix(s);
+        std::memcpy(&p[i], &s, 8);
+      }
+      break;
+    case Flavour::pointers:
+      for (std::size_t i = 0; i < kPage; i += 8) {
+        const std::uint64_t v = 0x00007f0000000000ull + (mix(s + i / 64) % 4096) * 16;
+        std::memcpy(&p[i], &v, 8);
+      }
+      break;
+  }
+  std::memcpy(&p[0], &index, 8);
+  std::memcpy(&p[8], &version, 8);
+  return p;
+}
+
+Flavour flavour_of(std::uint64_t i) {
+  return static_cast<Flavour>(i % 5);
+}
+
+std::unique_ptr<Store> make_store(StoreOptions o) {
+  auto s = Store::create(std::move(o));
+  EXPECT_TRUE(s.ok()) << error_name(s.error());
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+bool reads_back(Store& s, std::uint64_t index, const std::vector<std::byte>& want) {
+  std::vector<std::byte> got(kPage);
+  return s.read(index, got) == Error::ok && got == want;
+}
+
+struct TempFile {
+  std::string path;
+  TempFile() {
+    char p[] = "/tmp/zspool-store-test-XXXXXX";
+    const int fd = mkstemp(p);
+    if (fd >= 0) close(fd);
+    path = p;
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+TEST(Store, RoundTripsEveryCompressor) {
+  for (const char* c : {"lz4", "zstd", "zstd:9", "lzo1x"}) {
+    auto s = make_store({.pages = 100, .compressor = c});
+    ASSERT_NE(s, nullptr);
+    for (std::uint64_t i = 0; i < 100; ++i)
+      ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok) << c;
+    for (std::uint64_t i = 0; i < 100; ++i)
+      ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << c << " page " << i;
+    auto st = s->stats();
+    EXPECT_EQ(st.orig_data_size, 100u * kPage);
+    EXPECT_GT(st.compr_data_size, 0u);
+    EXPECT_LT(st.compr_data_size, st.orig_data_size);
+  }
+}
+
+TEST(Store, RejectsBadOptionsAndArguments) {
+  EXPECT_EQ(Store::create({.pages = 0}).error(), Error::invalid_argument);
+  EXPECT_EQ(Store::create({.pages = 8, .compressor = "nope"}).error(), Error::invalid_argument);
+  EXPECT_EQ(Store::create({.pages = 8, .backing_path = "/nonexistent/dir/f"}).error(),
+            Error::io_error);
+  auto s = make_store({.pages = 8});
+  std::vector<std::byte> small(100), page(kPage);
+  EXPECT_EQ(s->write(8, page), Error::invalid_argument);
+  EXPECT_EQ(s->write(0, small), Error::invalid_argument);
+  EXPECT_EQ(s->read(8, page), Error::invalid_argument);
+  EXPECT_EQ(s->discard(9), Error::invalid_argument);
+  EXPECT_EQ(s->writeback(1).error(), Error::unsupported);
+}
+
+TEST(Store, SameFilledPagesTakeNoPoolMemory) {
+  auto s = make_store({.pages = 64});
+  for (std::uint64_t i = 0; i < 64; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 0, i % 2 ? Flavour::same : Flavour::zeros)), Error::ok);
+  auto st = s->stats();
+  EXPECT_EQ(st.same_pages, 64u);
+  EXPECT_EQ(st.mem_used_total, 0u);
+  EXPECT_EQ(st.compr_data_size, 0u);
+  for (std::uint64_t i = 0; i < 64; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 0, i % 2 ? Flavour::same : Flavour::zeros)));
+}
+
+TEST(Store, IncompressiblePagesAreStoredRaw) {
+  auto s = make_store({.pages = 10});
+  for (std::uint64_t i = 0; i < 10; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::random)), Error::ok);
+  auto st = s->stats();
+  EXPECT_EQ(st.huge_pages, 10u);
+  EXPECT_EQ(st.huge_pages_since, 10u);
+  EXPECT_EQ(st.reject_compress_poor, 10u);
+  EXPECT_EQ(st.compr_data_size, 10u * kPage);
+  EXPECT_EQ(st.mem_used_total, 10u * kPage);
+  for (std::uint64_t i = 0; i < 10; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, Flavour::random)));
+  ASSERT_EQ(s->write(3, make_page(3, 2, Flavour::text)), Error::ok);
+  EXPECT_EQ(s->stats().huge_pages, 9u);
+  EXPECT_EQ(s->stats().huge_pages_since, 10u);
+}
+
+TEST(Store, OverwriteAndDiscard) {
+  auto s = make_store({.pages = 4});
+  ASSERT_EQ(s->write(1, make_page(1, 1, Flavour::text)), Error::ok);
+  ASSERT_EQ(s->write(1, make_page(1, 2, Flavour::pointers)), Error::ok);
+  EXPECT_TRUE(reads_back(*s, 1, make_page(1, 2, Flavour::pointers)));
+  ASSERT_EQ(s->discard(1), Error::ok);
+  EXPECT_TRUE(reads_back(*s, 1, std::vector<std::byte>(kPage)));
+  EXPECT_TRUE(reads_back(*s, 2, std::vector<std::byte>(kPage))) << "never written: zeros";
+  auto st = s->stats();
+  EXPECT_EQ(st.orig_data_size, 0u);
+  EXPECT_EQ(st.compr_data_size, 0u);
+  EXPECT_EQ(st.mem_used_total, 0u);
+  EXPECT_EQ(st.pool.handle_slots_in_use, 0u);
+}
+
+TEST(Store, LimitWithoutBackingRefusesWritesAndKeepsWhatWasThere) {
+  auto s = make_store({.pages = 2000, .mem_limit = 256 * 1024});
+  std::uint64_t stored = 0;
+  Error e = Error::ok;
+  for (; stored < 2000; ++stored) {
+    e = s->write(stored, make_page(stored, 1, Flavour::text));
+    if (e != Error::ok) break;
+  }
+  ASSERT_EQ(e, Error::limit_reached);
+  EXPECT_LE(s->stats().mem_used_total, 256u * 1024);
+  // Overwriting a stored page past the limit fails and leaves its old contents.
+  const Error again = s->write(0, make_page(0, 2, Flavour::random));
+  EXPECT_EQ(again, Error::limit_reached);
+  for (std::uint64_t i = 0; i < stored; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, Flavour::text))) << i;
+  EXPECT_GT(s->stats().pool_limit_hit, 0u);
+  EXPECT_GT(s->stats().rejected_writes, 0u);
+}
+
+TEST(Store, LimitWithBackingWritesBackAndEverythingReadsBack) {
+  TempFile f;
+  auto s = make_store({.pages = 3000, .mem_limit = 512 * 1024, .backing_path = f.path});
+  for (std::uint64_t i = 0; i < 3000; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok) << i;
+  auto st = s->stats();
+  EXPECT_GT(st.written_back_pages, 0u);
+  EXPECT_GT(st.bd_count, 0u);
+  EXPECT_LE(st.mem_used_total, 512u * 1024);
+  for (std::uint64_t i = 0; i < 3000; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
+  EXPECT_GT(s->stats().bd_reads, 0u);
+  EXPECT_EQ(s->stats().bd_read_failures, 0u);
+}
+
+TEST(Store, ExplicitWritebackThenReadBack) {
+  TempFile f;
+  auto s = make_store({.pages = 500, .backing_path = f.path});
+  for (std::uint64_t i = 0; i < 500; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok);
+  const std::size_t held = s->stats().pool.pages;
+  auto wb = s->writeback(held);
+  ASSERT_TRUE(wb.ok());
+  EXPECT_GT(*wb, 0u);
+  EXPECT_EQ(s->stats().mem_used_total, 0u) << "every zspage went to the backing file";
+  for (std::uint64_t i = 0; i < 500; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
+  // Overwriting and discarding written-back pages releases their slots.
+  ASSERT_EQ(s->write(7, make_page(7, 2, Flavour::text)), Error::ok);
+  ASSERT_EQ(s->discard(8), Error::ok);
+  EXPECT_TRUE(reads_back(*s, 7, make_page(7, 2, Flavour::text)));
+  EXPECT_EQ(s->backing_file()->stats().slots_in_use, s->stats().bd_count);
+}
+
+TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
+  TempFile f;
+  auto s = make_store({.pages = 400, .backing_path = f.path});
+  for (std::uint64_t i = 0; i < 400; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok);
+  s->backing_file()->fail_writes_from(1);
+  auto wb = s->writeback(s->stats().pool.pages);
+  ASSERT_TRUE(wb.ok());
+  EXPECT_EQ(*wb, 0u);
+  auto st = s->stats();
+  EXPECT_GT(st.bd_write_failures, 0u);
+  EXPECT_EQ(st.bd_count, 0u);
+  EXPECT_GT(st.mem_used_total, 0u);
+  for (std::uint64_t i = 0; i < 400; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
+  s->backing_file()->clear_faults();
+  EXPECT_GT(*s->writeback(st.pool.pages), 0u) << "works again once the file does";
+  for (std::uint64_t i = 0; i < 400; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
+}
+
+TEST(Store, CorruptBackingSlotIsAnErrorNeverWrongData) {
+  TempFile f;
+  auto s = make_store({.pages = 50, .backing_path = f.path});
+  for (std::uint64_t i = 0; i < 50; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
+  ASSERT_GT(*s->writeback(s->stats().pool.pages), 0u);
+  ASSERT_EQ(s->backing_file()->corrupt_slot_on_disk(0, 5), Error::ok);
+  std::size_t bad = 0;
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    std::vector<std::byte> got(kPage);
+    const Error e = s->read(i, got);
+    if (e == Error::ok) {
+      ASSERT_EQ(got, make_page(i, 1, Flavour::text)) << "page " << i;
+    } else {
+      EXPECT_EQ(e, Error::checksum_mismatch);
+      ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 1u);
+  EXPECT_EQ(s->stats().bd_read_failures, 1u);
+}
+
+// Readers and writers on the same few pages: every read returns some complete version of that
+// page (its header names the index and a version that was written), never a torn or foreign one.
+void hammer(Store& s, std::uint64_t pages, int threads, int ops) {
+  std::atomic<std::uint64_t> version{1}, bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      std::uint64_t r = mix(t);
+      std::vector<std::byte> got(kPage);
+      for (int op = 0; op < ops; ++op) {
+        r = mix(r);
+        const std::uint64_t i = r % pages;
+        if (r % 3 == 0) {
+          const std::uint64_t v = version.fetch_add(1);
+          if (s.write(i, make_page(i, v, flavour_of(i + v))) != Error::ok) bad.fetch_add(1);
+        } else if (r % 17 == 1) {
+          if (s.discard(i) != Error::ok) bad.fetch_add(1);
+        } else {
+          if (s.read(i, got) != Error::ok) {
+            bad.fetch_add(1);
+            continue;
+          }
+          std::uint64_t idx, v;
+          std::memcpy(&idx, &got[0], 8);
+          std::memcpy(&v, &got[8], 8);
+          const bool zeros =
+              std::all_of(got.begin(), got.end(), [](std::byte b) { return b == std::byte{0}; });
+          if (zeros) continue;
+          // same-filled pages carry no header; check them by regenerating every candidate
+          if (idx == i && v < version.load() && got == make_page(i, v, flavour_of(i + v))) continue;
+          bool same_ok = false;
+          for (std::uint64_t cand = 1; cand < version.load() && !same_ok; ++cand)
+            same_ok =
+                flavour_of(i + cand) == Flavour::same && got == make_page(i, cand, Flavour::same);
+          if (!same_ok) bad.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0u);
+}
+
+TEST(Store, ConcurrentReadersAndWritersOnTheSamePages) {
+  auto s = make_store({.pages = 16});
+  hammer(*s, 16, 4, 3000);
+}
+
+TEST(Store, ConcurrentReadersAndWritersWithWritebackUnderATightLimit) {
+  TempFile f;
+  auto s = make_store({.pages = 600, .mem_limit = 128 * 1024, .backing_path = f.path});
+  hammer(*s, 600, 4, 3000);
+  EXPECT_GT(s->stats().written_back_pages, 0u);
+}
+
+TEST(Store, StatsPrintAsMmStatTableAndJson) {
+  auto s = make_store({.pages = 10});
+  for (std::uint64_t i = 0; i < 10; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok);
+  const auto st = s->stats();
+  std::istringstream line(mm_stat_line(st));
+  std::vector<std::uint64_t> nums;
+  for (std::uint64_t n; line >> n;) nums.push_back(n);
+  ASSERT_EQ(nums.size(), 9u);
+  EXPECT_EQ(nums[0], st.orig_data_size);
+  EXPECT_EQ(nums[2], st.mem_used_total);
+  EXPECT_EQ(nums[5], st.same_pages);
+  auto j = nlohmann::json::parse(format_store_stats_json(st));
+  EXPECT_EQ(j["orig_data_size"], 10u * kPage);
+  EXPECT_EQ(j["compressor"], "lz4");
+  EXPECT_TRUE(j["pool"].contains("pages"));
+  EXPECT_NE(format_store_stats_table(st).find("huge_pages_since"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace zspool
