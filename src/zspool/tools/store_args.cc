@@ -1,0 +1,99 @@
+#include "zspool/tools/store_args.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "zspool/store/compressor.h"
+#include "zspool/tools/command.h"
+#include "zspool/tools/size_arg.h"
+
+namespace zspool::tools {
+namespace {
+
+// Rejects a spec make_compressor rejects, listing what it accepts.
+CLI::Validator compressor_validator() {
+  return CLI::Validator(
+      [](std::string& spec) -> std::string {
+        if (make_compressor(spec)) return "";
+        return fmt::format(
+            "'{}' is not a compressor (lz4, lz4:N, zstd, zstd:N with N 1..22, "
+            "lzo1x)",
+            spec);
+      },
+      "");
+}
+
+// The store keeps one 16-byte entry per page of capacity (store.h), allocated at creation.
+constexpr std::uint64_t kEntryBytesPerPage = 16;
+
+// A capacity whose page table alone would take half the machine is a mistake in the
+// arguments (or the trace), not a store to try to build.
+void check_capacity(std::uint64_t pages) {
+  const std::uint64_t memory = physical_memory_bytes();
+  if (memory == 0 || pages <= memory / 2 / kEntryBytesPerPage) return;
+  usage_error(
+      fmt::format("a store of {} pages needs {} for its page table alone, more than "
+                  "half this machine's memory ({})",
+                  pages, format_bytes(pages * kEntryBytesPerPage), format_bytes(memory)));
+}
+
+}  // namespace
+
+std::uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+}
+
+void add_store_options(CLI::App& app, StoreArgs& args) {
+  app.add_option("--compressor", args.compressor, "lz4, lz4:N, zstd, zstd:N (1..22), lzo1x")
+      ->check(compressor_validator())
+      ->type_name("SPEC")
+      ->capture_default_str();
+  add_size_option(app, "--limit", args.limit, "memory limit of the store (0: none)");
+  app.add_option("--backing", args.backing, "writeback file (created or truncated)")
+      ->type_name("FILE");
+  add_geometry_options(app, args.geometry);
+}
+
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages) {
+  check_capacity(pages);
+  StoreOptions options;
+  options.page_size = static_cast<std::uint32_t>(args.geometry.page_size);
+  options.max_chain = args.geometry.max_chain;
+  options.pages = pages;
+  options.compressor = args.compressor;
+  options.mem_limit = args.limit;
+  options.backing_path = args.backing;
+  auto store = Store::create(std::move(options));
+  if (store) return std::move(*store);
+  const std::string message =
+      args.backing.empty()
+          ? fmt::format("cannot create a store of {} pages: {}", pages,
+                        error_message(store.error()))
+          : fmt::format("cannot create a store of {} pages with backing file {}: {}", pages,
+                        args.backing, error_message(store.error()));
+  if (store.error() == Error::invalid_argument) usage_error(message);
+  command_failed(message);
+}
+
+nlohmann::ordered_json mm_stat_json(const StoreStats& stats) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+#define ZSPOOL_MM_STAT_JSON(name, desc) j[#name] = stats.name;
+  ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_JSON)
+#undef ZSPOOL_MM_STAT_JSON
+  return j;
+}
+
+nlohmann::ordered_json store_counters_json(const StoreStats& stats) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+#define ZSPOOL_COUNTER_JSON(name, desc) j[#name] = stats.name;
+  ZSPOOL_STORE_COUNTERS(ZSPOOL_COUNTER_JSON)
+#undef ZSPOOL_COUNTER_JSON
+  return j;
+}
+
+}  // namespace zspool::tools

@@ -1,0 +1,48 @@
+// Command-line options that build a zspool::Store, shared by `zspool run` and `zspool replay`
+// so both spell them the same way:
+//
+//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, lzo1x  — checked at parse time
+//   --limit SIZE        the store's memory limit (mem_limit; 0, the default: none)
+//   --backing FILE      the writeback target (created or truncated); none by default
+//   --page-size SIZE    --max-chain N   the pool geometry (see options.h)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "zspool/store/store.h"
+#include "zspool/tools/options.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace zspool::tools {
+
+struct StoreArgs {
+  PoolGeometry geometry;
+  std::string compressor = "lz4";
+  std::uint64_t limit = 0;
+  std::string backing;
+};
+
+void add_store_options(CLI::App& app, StoreArgs& args);
+
+// The Store these arguments describe, with room for `pages` pages. A failure stops the verb
+// (CommandError): a capacity whose page table would take more than half the machine's memory,
+// or a value the store rejects as invalid, is a usage error; anything else (the backing file
+// cannot be created, no memory) a failure.
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages);
+
+// The machine's physical memory in bytes (0 if unknown), for refusing sizes it cannot hold.
+std::uint64_t physical_memory_bytes();
+
+// The nine mm_stat figures, keyed by their zram names, in zram's order.
+nlohmann::ordered_json mm_stat_json(const StoreStats& stats);
+// The store's other counters (backing file, zswap-like limits), keyed by their names.
+nlohmann::ordered_json store_counters_json(const StoreStats& stats);
+
+}  // namespace zspool::tools
