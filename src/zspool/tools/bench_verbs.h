@@ -1,0 +1,18 @@
+// The sub-verbs of `zspool bench`, each in its own file; cmd_bench.cc registers the verb and
+// adds them.
+//
+//   zspool bench alloc   zspool's pool against glibc, jemalloc and mimalloc   cmd_bench_alloc.cc
+//   zspool bench store   the page store against raw compression (and zram)    cmd_bench_store.cc
+#pragma once
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace zspool::tools {
+
+// Each adds its options to `app` (the sub-verb's own CLI::App) and sets its callback.
+void setup_bench_alloc(CLI::App& app);
+void setup_bench_store(CLI::App& app);
+
+}  // namespace zspool::tools
