@@ -109,27 +109,42 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
 
 Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge) {
   make_room(data.size());
+  const std::size_t pages_before = pool_->total_pages();
   auto h = pool_->malloc(data.size());
   if (!h) return h.error();
   if (const Error e = pool_->write(*h, data); e != Error::ok) {
     (void)pool_->free(*h);
     return e;
   }
-  if (over_limit()) {
-    if (!backing_) pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
-    make_room(0);
-    if (over_limit()) {  // no backing file, or other writers keep the pool over its limit
-      (void)pool_->free(*h);
-      if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      return Error::limit_reached;
-    }
+  if (grew_past_limit(pages_before) && !room_after_writeback()) {
+    (void)pool_->free(*h);
+    if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return Error::limit_reached;
   }
   std::lock_guard lock(stripe(index));
   set_reverse(*h, index);
   publish(index, {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed,
                   false});
   return Error::ok;
+}
+
+// Only an allocation that took new pages can break the limit. Lazy commit keeps a zspage's
+// pages committed until the zspage is freed, so a refused allocation may leave a committed,
+// empty slot behind; later allocations reuse it at no cost, and refusing them would save nothing.
+bool Store::grew_past_limit(std::size_t pages_before) const {
+  return over_limit() && pool_->total_pages() > pages_before;
+}
+
+// Over the limit after an allocation: with a backing file, write back and look again (no lock
+// held); without one, the write is refused.
+bool Store::room_after_writeback() {
+  if (!backing_) {
+    pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  make_room(0);
+  return !over_limit();
 }
 
 // The pool stays over its limit despite writeback: the page goes straight to the backing file.
@@ -159,7 +174,9 @@ void Store::make_room(std::size_t incoming) {
   std::lock_guard lock(writeback_mutex_);
   if (!over_limit(incoming)) return;  // someone made room meanwhile
   pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t target = options_.mem_limit / 100 * options_.accept_percent;
+  const std::uint64_t limit = options_.mem_limit;
+  const std::uint64_t target =
+      limit / 100 * options_.accept_percent + limit % 100 * options_.accept_percent / 100;
   const std::uint64_t held = pool_->total_bytes();
   if (held <= target) return;
   const std::size_t pages = (held - target + options_.page_size - 1) / options_.page_size;
@@ -252,8 +269,8 @@ Error Store::evict(Pool& pool, Handle h) {
 
 Result<std::size_t> Store::writeback(std::size_t n_pages) {
   if (!backing_) return Error::unsupported;
+  std::lock_guard lock(writeback_mutex_);  // make_room() writes back only under it too
   const std::uint64_t before = written_back_.load();
-  std::lock_guard lock(writeback_mutex_);
   pool_->shrink(n_pages);
   return static_cast<std::size_t>(written_back_.load() - before);
 }

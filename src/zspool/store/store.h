@@ -10,21 +10,37 @@
 //                  (compressed length >= huge_class_size)        would not save memory)
 //   written_back   a slot of the backing file, checksummed      none
 //
-// Entry (16 bytes per page):  value (handle | word | slot) · length · kind · was_huge
+// Entry, 16 bytes per page, and the reverse map the evict handler finds pages by:
+//
+//   entries_[i]                                         reverse_ (only with a backing file)
+//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h ─▶ chunk[h / 64Ki]
+//   │ value (u64)            │ length   │ kind │ was_ │               [h % 64Ki] = i + 1
+//   │ handle | word | slot   │ (u32)    │ (u8) │ huge │   (0: no page; chunks made on demand,
+//   └────────────────────────┴──────────┴──────┴──────┘    never moved)
+//   guarded by stripes_[i % kStripes]                    set and cleared under stripe(i)
 //
 // Locking: one mutex per stripe of pages (page i -> stripe i % kStripes) guards the entries.
-//   Lock order: stripe lock -> pool internals (class locks). No one holds two stripe locks, and
-//   nothing that can run the evict handler (pool shrink/reclaim) is called with a stripe lock
-//   held, because the handler takes the stripe lock of the page it evicts.
+//
+//   writeback_mutex_ ─▶ [pool reclaim: no pool lock] ─▶ evict: stripe(page) ─▶ pool locks
+//                                                                            ─▶ backing file
+//   write / read / discard:                                 stripe(page) ─▶ pool locks
+//
+//   No one holds two stripe locks, and nothing that can run the evict handler (pool
+//   shrink/reclaim) is called with a stripe lock held, because the handler takes the stripe
+//   lock of the page it evicts.
 //
 // write(i, page):
 //   1. same-filled? -> publish {same_filled, word}.
 //   2. compress (no lock) into a per-thread buffer; too big or >= huge_class_size -> raw page.
 //   3. with a mem_limit and a backing file, write back cold zspages until the pool is under
 //      accept_percent of the limit (zswap's hysteresis) — no lock held.
-//   4. pool malloc + write; still over the limit after it -> free it again; with a backing
-//      file, write the page straight to it (as zswap sends a rejected page to swap), else
-//      return limit_reached: what page i held before is untouched.
+//   4. pool malloc + write. If that allocation took new pages and the pool is now over the
+//      limit (with a backing file: still over it after writing back again), free it; with a
+//      backing file, write the page straight to it (as zswap sends a rejected page to swap),
+//      else return limit_reached: what page i held before is untouched. An allocation that took
+//      no new pages is kept even over the limit: lazy commit can leave a refused allocation's
+//      page committed, and reusing it costs nothing (so the pool may sit above the limit by
+//      at most the frontier pages refused allocations left, about two per size class).
 //   5. lock stripe(i); publish the new entry; release the old (free handle / backing slot).
 //
 // Writeback (the pool's evict handler, no pool lock held): handle -> page through a reverse
@@ -139,6 +155,7 @@ class Store {
     Kind kind = Kind::empty;
     bool was_huge = false;  // written_back: the slot holds a raw page
   };
+  static_assert(sizeof(Entry) == 16);
   static constexpr std::size_t kStripes = 1024;
   static constexpr std::size_t kReverseChunk = std::size_t{1} << 16;
 
@@ -150,6 +167,8 @@ class Store {
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
   bool over_limit(std::size_t extra = 0) const;
+  bool grew_past_limit(std::size_t pages_before) const;
+  bool room_after_writeback();
   Error evict(Pool& pool, Handle h);
   Error read_from_pool(const Entry& e, std::span<std::byte> out);
   Error read_from_backing(const Entry& e, std::span<std::byte> out);

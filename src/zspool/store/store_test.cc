@@ -161,6 +161,14 @@ TEST(Store, OverwriteAndDiscard) {
   EXPECT_EQ(st.pool.handle_slots_in_use, 0u);
 }
 
+// How far above mem_limit the pool may sit: a refused allocation can leave the frontier pages
+// it committed (at most two per size class) for later allocations to reuse.
+std::uint64_t limit_slack(const StoreStats& st) {
+  std::uint64_t classes = 0;
+  for (const auto& c : st.pool.classes) classes += c.zspages != 0 ? 1 : 0;
+  return 2 * kPage * classes;
+}
+
 TEST(Store, LimitWithoutBackingRefusesWritesAndKeepsWhatWasThere) {
   auto s = make_store({.pages = 2000, .mem_limit = 256 * 1024});
   std::uint64_t stored = 0;
@@ -170,7 +178,7 @@ TEST(Store, LimitWithoutBackingRefusesWritesAndKeepsWhatWasThere) {
     if (e != Error::ok) break;
   }
   ASSERT_EQ(e, Error::limit_reached);
-  EXPECT_LE(s->stats().mem_used_total, 256u * 1024);
+  EXPECT_LE(s->stats().mem_used_total, 256u * 1024 + limit_slack(s->stats()));
   // Overwriting a stored page past the limit fails and leaves its old contents.
   const Error again = s->write(0, make_page(0, 2, Flavour::random));
   EXPECT_EQ(again, Error::limit_reached);
@@ -178,6 +186,25 @@ TEST(Store, LimitWithoutBackingRefusesWritesAndKeepsWhatWasThere) {
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, Flavour::text))) << i;
   EXPECT_GT(s->stats().pool_limit_hit, 0u);
   EXPECT_GT(s->stats().rejected_writes, 0u);
+}
+
+// At the limit, a write that needs no new pool pages (here: into the slot a discard freed) is
+// stored, even when pages a refused allocation committed keep the pool above the limit.
+TEST(Store, AtTheLimitAWriteIntoFreedRoomSucceeds) {
+  constexpr std::uint64_t kLimit = 256 * 1024;
+  auto s = make_store({.pages = 2000, .mem_limit = kLimit});
+  std::uint64_t stored = 0;
+  while (s->write(stored, make_page(stored, 1, Flavour::pointers)) == Error::ok) ++stored;
+  ASSERT_GT(stored, 10u);
+  const std::uint64_t held = s->stats().mem_used_total;
+  EXPECT_LE(held, kLimit + limit_slack(s->stats()));
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    ASSERT_EQ(s->discard(i), Error::ok);
+    ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::pointers)), Error::ok) << i;
+  }
+  EXPECT_EQ(s->stats().mem_used_total, held) << "the freed slots were reused";
+  for (std::uint64_t i = 0; i < stored; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, Flavour::pointers))) << i;
 }
 
 TEST(Store, LimitWithBackingWritesBackAndEverythingReadsBack) {
@@ -310,6 +337,123 @@ TEST(Store, ConcurrentReadersAndWritersWithWritebackUnderATightLimit) {
   auto s = make_store({.pages = 600, .mem_limit = 128 * 1024, .backing_path = f.path});
   hammer(*s, 600, 4, 3000);
   EXPECT_GT(s->stats().written_back_pages, 0u);
+}
+
+TEST(Store, ConcurrentWritebackOfASmallSetOfPages) {
+  TempFile f;
+  auto s = make_store({.pages = 32, .mem_limit = 16 * 1024, .backing_path = f.path});
+  hammer(*s, 32, 4, 3000);
+  EXPECT_GT(s->stats().bd_writes, 0u);
+}
+
+// Each thread owns its own pages and remembers the version it last stored in each, so every
+// read is checked against exactly one expected page, while another thread compacts (and writes
+// back) the whole time.
+void hammer_disjoint(Store& s, int threads, std::uint64_t pages_each, int ops, bool writeback) {
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> bad{0};
+  std::thread background([&] {
+    while (!done.load()) {
+      s.compact();
+      if (writeback) (void)s.writeback(2);
+      std::this_thread::yield();
+    }
+  });
+  auto expected = [](std::uint64_t i, std::uint64_t v) {
+    return v == 0 ? std::vector<std::byte>(kPage) : make_page(i, v, flavour_of(i + v));
+  };
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      const std::uint64_t first = static_cast<std::uint64_t>(t) * pages_each;
+      std::vector<std::uint64_t> version(pages_each, 0);  // 0: empty
+      std::uint64_t r = mix(100 + t);
+      for (int op = 1; op <= ops; ++op) {
+        r = mix(r);
+        const std::uint64_t k = r % pages_each;
+        const std::uint64_t i = first + k;
+        if (r % 4 == 0) {
+          if (s.write(i, expected(i, op)) != Error::ok) bad.fetch_add(1);
+          version[k] = op;
+        } else if (r % 13 == 1) {
+          if (s.discard(i) != Error::ok) bad.fetch_add(1);
+          version[k] = 0;
+        } else if (!reads_back(s, i, expected(i, version[k]))) {
+          bad.fetch_add(1);
+        }
+      }
+      for (std::uint64_t k = 0; k < pages_each; ++k)
+        if (!reads_back(s, first + k, expected(first + k, version[k]))) bad.fetch_add(1);
+    });
+  }
+  for (auto& t : ts) t.join();
+  done.store(true);
+  background.join();
+  EXPECT_EQ(bad.load(), 0u);
+}
+
+TEST(Store, ConcurrentThreadsOnDisjointPagesReadTheirLastWrite) {
+  auto s = make_store({.pages = 4 * 64});
+  hammer_disjoint(*s, 4, 64, 3000, false);
+  EXPECT_EQ(s->stats().written_back_pages, 0u);
+}
+
+TEST(Store, ConcurrentThreadsOnDisjointPagesWithWritebackReadTheirLastWrite) {
+  TempFile f;
+  auto s = make_store({.pages = 4 * 64, .mem_limit = 96 * 1024, .backing_path = f.path});
+  hammer_disjoint(*s, 4, 64, 3000, true);
+  const auto st = s->stats();
+  EXPECT_GT(st.written_back_pages, 0u);
+  EXPECT_GT(st.bd_reads, 0u);
+  EXPECT_EQ(st.bd_read_failures, 0u);
+  EXPECT_EQ(s->backing_file()->stats().slots_in_use, st.bd_count) << "no slot leaked";
+}
+
+// With the backing file failing, the pool cannot get under its limit: a write either stores its
+// page or returns limit_reached, and then the page still holds what it held before.
+TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
+  TempFile f;
+  constexpr std::uint64_t kPages = 300;
+  auto s = make_store({.pages = kPages, .mem_limit = 128 * 1024, .backing_path = f.path});
+  std::vector<std::uint64_t> version(kPages, 1);
+  for (std::uint64_t i = 0; i < kPages; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok) << i;
+  ASSERT_GT(s->stats().written_back_pages, 0u);
+  s->backing_file()->fail_writes_from(1);
+  std::size_t refused = 0;
+  for (std::uint64_t i = 0; i < kPages; ++i) {
+    const Error e = s->write(i, make_page(i, 2, Flavour::pointers));
+    if (e == Error::ok) {
+      version[i] = 2;
+    } else {
+      ASSERT_EQ(e, Error::limit_reached) << i;
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0u);
+  const auto st = s->stats();
+  EXPECT_GT(st.bd_write_failures, 0u);
+  EXPECT_EQ(st.rejected_writes, refused);
+  EXPECT_LE(st.mem_used_total, 128u * 1024 + limit_slack(st));
+  for (std::uint64_t i = 0; i < kPages; ++i) {
+    const Flavour fl = version[i] == 1 ? Flavour::text : Flavour::pointers;
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, version[i], fl))) << i;
+  }
+}
+
+TEST(Store, FailingBackingReadIsAnErrorAndTheNextReadWorks) {
+  TempFile f;
+  auto s = make_store({.pages = 20, .backing_path = f.path});
+  for (std::uint64_t i = 0; i < 20; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
+  ASSERT_EQ(*s->writeback(s->stats().pool.pages), 20u);
+  s->backing_file()->fail_reads_at(1);
+  std::vector<std::byte> got(kPage);
+  EXPECT_EQ(s->read(4, got), Error::io_error);
+  EXPECT_EQ(s->stats().bd_read_failures, 1u);
+  for (std::uint64_t i = 0; i < 20; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, Flavour::text))) << i;
+  EXPECT_EQ(s->stats().bd_reads, 20u);
 }
 
 TEST(Store, StatsPrintAsMmStatTableAndJson) {
