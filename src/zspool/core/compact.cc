@@ -3,12 +3,27 @@
 //
 //   source      = the emptiest zspage (lowest non-empty fullness group 1..10) with no mapping
 //   destination = the fullest zspage with room (highest group 1..10), not the source
-//   repeat while the class has at least one zspage's worth of free objects:
-//     (obj_allocated - obj_used) / objs_per_zspage >= 1
+//   kernel-like (lazy_commit off): repeat while the class has at least one zspage's worth of
+//     free objects, as Linux does:  (obj_allocated - obj_used) / objs_per_zspage >= 1
+//   lazy commit: repeat while a source and a destination exist, so a class is left with at most
+//     one partly-used unmapped zspage (every hole filled costs no new page: holes lie in
+//     committed pages, and the source's pages are freed when it empties)
+//
+// Then, under lazy commit only, condense: each partly-used unmapped zspage moves its objects at
+// the highest indices into its lowest holes, so its live objects are exactly [0, inuse), and
+// gives the pages past the last live byte back to the OS:
+//
+//   before   │ A │   │ B │   │   │ C │ D │   │ · · · never touched · · · │  bump = 8
+//            ◀──────── committed = ceil(8 * size / page_size) ────────▶
+//   after    │ A │ D │ B │ C │ · · · returned to the OS (MADV_DONTNEED) · │  bump = inuse = 4
+//            ◀─ committed = ceil(4 * size / page_size) ─▶
+//
+//   afterwards: freelist empty, bump = inuse, committed = ceil(inuse * size / page_size)
 //
 // Runs under compact_lock (one compaction at a time) and each class's lock; the class lock is
 // dropped between source zspages so allocation in the class is never held up for long.
-// Zspages under reclaim are on no fullness list, so compaction never sees them.
+// Zspages under reclaim are on no fullness list, so compaction never sees them; a mapped zspage
+// (pins > 0; pins only grow under the class lock) is never a source and never condensed.
 #include <bit>
 #include <cstring>
 
@@ -21,9 +36,12 @@ namespace {
 
 constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // groups 1..10
 
-bool worth_compacting(const ClassState& c) {
-  const std::uint64_t allocated = c.zspages * c.info->objs_per_zspage;
-  return allocated - c.obj_used >= c.info->objs_per_zspage;
+// Kernel-like: at least one zspage's worth of free objects. Lazy commit: any free object (the
+// loop stops by itself when no source or destination is left).
+bool worth_compacting(const PoolState& p, const ClassState& c) {
+  const std::uint64_t free_objects = c.zspages * c.info->objs_per_zspage - c.obj_used;
+  if (p.options.lazy_commit) return free_objects > 0;
+  return free_objects >= c.info->objs_per_zspage;
 }
 
 // The emptiest unmapped zspage of the class, or nullptr.
@@ -46,21 +64,25 @@ ZsPage* pick_destination(const ClassState& c, const ZsPage* source) {
   return nullptr;
 }
 
+// Copies the allocated object (src, i) with this header to (dst, j) and points its handle slot
+// there. The caller owns the bookkeeping of both indices.
+void move_object(PoolState& p, ClassState& c, ZsPage* src, std::uint32_t i, ZsPage* dst,
+                 std::uint32_t j, std::uint64_t header) {
+  std::memcpy(p.object_address(c, dst, j), p.object_address(c, src, i), c.info->size);
+  p.write_header(c, dst, j, header);
+  p.handles.slot(header_payload(header))
+      .store(encode_location({c.info->index, dst->id, j}), std::memory_order_release);
+}
+
 // Moves objects from src to dst until src is empty or dst is full; returns the pages dst had
 // to commit for them.
 std::uint32_t migrate_objects(PoolState& p, ClassState& c, ZsPage* src, ZsPage* dst) {
   const std::uint32_t committed_before = dst->committed;
-  const std::uint32_t size = c.info->size;
   for (std::uint32_t i = 0; i < src->bump && src->inuse > 0; ++i) {
     if (dst->inuse == c.info->objs_per_zspage) break;
     const std::uint64_t header = p.read_header(c, src, i);
     if (!header_allocated(header)) continue;
-    const Handle h = header_payload(header);
-    const std::uint32_t j = p.take_free_object(c, dst);
-    std::memcpy(p.object_address(c, dst, j), p.object_address(c, src, i), size);
-    p.write_header(c, dst, j, header);
-    p.handles.slot(h).store(encode_location({c.info->index, dst->id, j}),
-                            std::memory_order_release);
+    move_object(p, c, src, i, dst, p.take_free_object(c, dst), header);
     p.push_free_object(c, src, i);
   }
   return dst->committed - committed_before;
@@ -71,7 +93,7 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
   std::size_t released = 0, committed = 0;
   for (;;) {
     std::lock_guard lock(c.lock);
-    if (!worth_compacting(c)) break;
+    if (!worth_compacting(p, c)) break;
     ZsPage* src = pick_source(c);
     if (src == nullptr) break;
     ZsPage* dst = pick_destination(c, src);
@@ -95,6 +117,56 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
   return released > committed ? released - committed : 0;
 }
 
+// ── condense (lazy commit only) ──
+
+// Pages that objects [0, objs) reach.
+std::uint32_t pages_reached(const PoolState& p, const ClassState& c, std::uint32_t objs) {
+  const std::uint64_t ps = p.table.page_size();
+  return static_cast<std::uint32_t>((std::uint64_t{objs} * c.info->size + ps - 1) / ps);
+}
+
+// A zspage condense may touch (unmapped; on a fullness list, so not under reclaim) whose live
+// objects, packed low, would need fewer pages than it holds.
+bool worth_condensing(const PoolState& p, const ClassState& c, const ZsPage* z) {
+  return z->pins.load(std::memory_order_acquire) == 0 && !z->under_reclaim && z->inuse > 0 &&
+         pages_reached(p, c, z->inuse) < z->committed;
+}
+
+// Moves the allocated objects at the highest indices into the lowest holes, so the allocated
+// objects are exactly [0, inuse); then every object of [inuse, bump) is free and the freelist,
+// which links only such objects, is dropped by lowering bump to inuse.
+void pack_objects_low(PoolState& p, ClassState& c, ZsPage* z) {
+  std::uint32_t hole = 0, last = z->bump;
+  for (;;) {
+    while (hole < last && header_allocated(p.read_header(c, z, hole))) ++hole;
+    while (last > hole && !header_allocated(p.read_header(c, z, last - 1))) --last;
+    if (hole == last) break;  // [0, hole) allocated, nothing allocated at or past it
+    --last;                   // hole is free and last is allocated, so hole < last here
+    move_object(p, c, z, last, z, hole, p.read_header(c, z, last));
+    ++hole;
+  }
+  ZS_ASSERT(hole == z->inuse);
+  z->first_free = kNoFreeObject;
+  z->bump = z->inuse;
+}
+
+// Condenses one zspage; returns the pages given back to the OS.
+std::uint32_t condense_zspage(PoolState& p, ClassState& c, ZsPage* z) {
+  pack_objects_low(p, c, z);
+  return p.decommit_pages(c, z, pages_reached(p, c, z->inuse));
+}
+
+// Condenses every partly-used zspage of the class that gains a page from it.
+std::size_t condense_class(PoolState& p, ClassState& c) {
+  std::lock_guard lock(c.lock);
+  std::size_t decommitted = 0;
+  for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0; mask &= mask - 1) {
+    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr; z = z->next)
+      if (worth_condensing(p, c, z)) decommitted += condense_zspage(p, c, z);
+  }
+  return decommitted;
+}
+
 }  // namespace
 
 std::size_t Pool::compact() {
@@ -105,6 +177,7 @@ std::size_t Pool::compact() {
     ClassState& c = p.class_state(i);
     if (c.info->huge) continue;  // one object per zspage: nothing to gain
     freed += compact_class(p, c);
+    if (p.options.lazy_commit) freed += condense_class(p, c);
   }
   p.pages_compacted.fetch_add(freed, std::memory_order_relaxed);
   p.source->trim();

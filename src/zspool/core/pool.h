@@ -132,7 +132,9 @@ class Pool {
   Result<std::size_t> capacity(Handle h);
 
   // Moves objects from the emptiest zspages of each class into the fullest, frees zspages that
-  // empty; returns the number of pages freed. Mapped zspages are skipped.
+  // empty; under lazy commit, also condenses each class's last partly-used zspage, giving the
+  // pages past its last live object back to the OS (compact.cc). Returns the number of pages
+  // freed. Mapped zspages are skipped.
   std::size_t compact();
 
   // Returns freed zspages the page source still caches to the OS now.

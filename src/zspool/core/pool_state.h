@@ -295,6 +295,10 @@ class PoolState {
   std::uint32_t take_free_object(ClassState& c, ZsPage* z);
   // Counts z's first `through` pages as held (no-op for pages already counted).
   void commit_pages(ClassState& c, ZsPage* z, std::uint32_t through);
+  // Gives z's pages from `keep` on back to the OS (MADV_DONTNEED) and stops counting them;
+  // returns how many that was (0 if z holds no more than `keep`). Precondition: no object of z
+  // that is allocated, deferred or on its freelist reaches page `keep` (bump was lowered).
+  std::uint32_t decommit_pages(ClassState& c, ZsPage* z, std::uint32_t keep);
   void push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx);
   // Rebuilds z's freelist from its headers; releases OBJ_DEFERRED handles (reclaim failure).
   void restore_freelist(ClassState& c, ZsPage* z);

@@ -37,7 +37,7 @@ inline constexpr int kFullnessFull = kFullnessGroups - 1;
 #define ZSPOOL_POOL_STATS(X)                                                         \
   X(pages, "pages the pool holds now")                                               \
   X(pages_max, "most pages the pool has held at once")                               \
-  X(pages_compacted, "pages freed by compaction, ever")                              \
+  X(pages_compacted, "pages freed by compaction (condensed tails too), ever")        \
   X(cached_bytes, "freed zspage memory kept resident for reuse (trim() returns it)") \
   X(objects, "live objects")                                                         \
   X(handle_slots_in_use, "handle slots issued and not released")                     \

@@ -146,6 +146,17 @@ void PoolState::commit_pages(ClassState& c, ZsPage* z, std::uint32_t through) {
   account_pages(added);
 }
 
+std::uint32_t PoolState::decommit_pages(ClassState& c, ZsPage* z, std::uint32_t keep) {
+  if (keep >= z->committed) return 0;
+  const std::uint32_t dropped = z->committed - keep;
+  const std::size_t ps = table.page_size();
+  os::release_pages(z->base + std::size_t{keep} * ps, std::size_t{dropped} * ps);
+  z->committed = static_cast<std::uint16_t>(keep);
+  c.pages_committed -= dropped;
+  account_pages(-static_cast<std::int64_t>(dropped));
+  return dropped;
+}
+
 // Gives z's memory back to the OS and its descriptor to the table.
 // Precondition: inuse == 0, no deferred handles left, not on a fullness list.
 void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
