@@ -217,9 +217,16 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
   } else {
     ZS_ASSERT(z->bump < c.info->objs_per_zspage);
     idx = z->bump++;
+    const std::size_t ps = table.page_size();
     const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
-    commit_pages(c, z,
-                 static_cast<std::uint32_t>((end + table.page_size() - 1) / table.page_size()));
+    const auto through = static_cast<std::uint32_t>((end + ps - 1) / ps);
+    // The pages this object is the first to reach are populated by one call before the header
+    // and data writes touch them, which costs less than faulting them in where faults are dear
+    // (in a VM). Only these pages, counted from now on, so lazy commit stays exact.
+    if (through > z->committed)
+      source->populate(z->base + std::size_t{z->committed} * ps,
+                       std::size_t{through - z->committed} * ps);
+    commit_pages(c, z, through);
   }
   ++z->inuse;
   return idx;

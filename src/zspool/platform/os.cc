@@ -3,6 +3,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+
 #include <utility>
 #include <vector>
 
@@ -47,6 +50,19 @@ VirtualRange& VirtualRange::operator=(VirtualRange&& other) noexcept {
 
 void release_pages(void* p, std::size_t bytes) noexcept {
   madvise(p, bytes, MADV_DONTNEED);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14 (include/uapi/asm-generic/mman-common.h)
+#endif
+
+bool populate_pages(void* p, std::size_t bytes) noexcept {
+  // Remembered once the kernel says it does not know the advice, so old kernels pay one call.
+  static std::atomic<bool> unsupported{false};
+  if (bytes == 0 || unsupported.load(std::memory_order_relaxed)) return false;
+  if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return true;
+  if (errno == EINVAL) unsupported.store(true, std::memory_order_relaxed);
+  return false;
 }
 
 std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept {

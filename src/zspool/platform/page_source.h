@@ -11,6 +11,10 @@
 //     until touched, so the caller can commit memory lazily and count exactly what it touches.
 //   release(p, bytes): p came from acquire(bytes) on this source; its physical pages are
 //     returned to the OS before release() returns.
+//   populate(p, bytes): [p, p + bytes) lies inside one span from acquire(), page-aligned; its
+//     pages become resident now, as if written, so the caller's first writes take no page
+//     fault. Only for pages the caller counts as held from now on (lazy commit stays exact).
+//     A source may do nothing; the pages then fault in on first touch.
 //   Both are thread-safe.
 //   A source may keep released spans briefly for reuse (cached_bytes(), at most a bound fixed at
 //   construction); trim() returns them to the OS now.
@@ -35,6 +39,10 @@ class PageSource {
   virtual ~PageSource() = default;
   virtual void* acquire(std::size_t bytes, bool* resident) = 0;
   virtual void release(void* p, std::size_t bytes) = 0;
+  virtual void populate(void* p, std::size_t bytes) {
+    (void)p;
+    (void)bytes;
+  }
   // Bytes of this source's memory the OS reports resident (mincore); for tests and leak checks.
   virtual std::size_t resident_bytes() const = 0;
   // Number of mmap'd regions this source holds (each is one line of /proc/self/maps at most).
@@ -69,6 +77,8 @@ class OsPageSource final : public PageSource {
       : cache_limit_(cache_limit), decay_(decay) {}
   void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override;
+  // MADV_POPULATE_WRITE: a fresh page costs one call instead of a page fault (os.h).
+  void populate(void* p, std::size_t bytes) override { os::populate_pages(p, bytes); }
   std::size_t resident_bytes() const override;
   std::size_t mapping_count() const override;
   std::size_t cached_bytes() const override;
@@ -109,6 +119,7 @@ class FailingPageSource final : public PageSource {
 
   void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override { inner_->release(p, bytes); }
+  void populate(void* p, std::size_t bytes) override { inner_->populate(p, bytes); }
   std::size_t resident_bytes() const override { return inner_->resident_bytes(); }
   std::size_t mapping_count() const override { return inner_->mapping_count(); }
   std::size_t cached_bytes() const override { return inner_->cached_bytes(); }

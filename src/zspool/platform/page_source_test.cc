@@ -68,6 +68,21 @@ TEST(OsPageSource, TheCacheNeverPassesItsLimitAndTrimEmptiesIt) {
   EXPECT_EQ(s.mapping_count(), 1u);
 }
 
+TEST(OsPageSource, PopulateMakesExactlyTheGivenPagesResident) {
+  OsPageSource s(0);
+  bool resident = true;
+  auto* p = static_cast<std::byte*>(s.acquire(kSpan, &resident));
+  ASSERT_NE(p, nullptr);
+  ASSERT_FALSE(resident);
+  ASSERT_EQ(s.resident_bytes(), 0u);
+  s.populate(p + 4096, 2 * 4096);  // pages 1 and 2 of 8, nothing written
+  EXPECT_EQ(s.resident_bytes(), 2 * 4096u) << "populate commits the pages, and no others";
+  EXPECT_EQ(os::resident_bytes(p + 4096, 2 * 4096), 2 * 4096u);
+  EXPECT_EQ(std::to_integer<int>(p[4096]), 0) << "populated anonymous pages read as zeros";
+  s.release(p, kSpan);
+  EXPECT_EQ(s.resident_bytes(), 0u);
+}
+
 TEST(FailingPageSource, FailsTheNthRequestAndEveryKthAfter) {
   FailingPageSource s(std::make_shared<OsPageSource>(0));
   s.fail_at(2, 3);

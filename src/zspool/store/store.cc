@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "zspool/store/same_filled.h"
 
@@ -40,6 +41,9 @@ Result<std::unique_ptr<Store>> Store::create(StoreOptions options) {
   if (!compressor) return compressor.error();
   std::unique_ptr<Store> store(new Store(std::move(options)));
   store->compressor_ = std::move(*compressor);
+  store->compress_scratch_bytes_ =
+      std::max<std::size_t>(store->options_.page_size,
+                            store->compressor_->max_compressed_size(store->options_.page_size));
   PoolOptions po;
   po.page_size = store->options_.page_size;
   po.max_chain = store->options_.max_chain;
@@ -98,13 +102,23 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
     publish(index, {*word, 0, Kind::same_filled, false});
     return Error::ok;
   }
-  std::span<std::byte> out = scratch(kCompress, options_.page_size);
-  auto compressed = compressor_->compress(page, out);
-  if (!compressed || *compressed >= pool_->huge_class_size()) {
+  const std::optional<std::span<const std::byte>> compressed = compress_page(page);
+  if (!compressed) {
     reject_poor_.fetch_add(1, std::memory_order_relaxed);
     return store_in_pool(index, page, true);
   }
-  return store_in_pool(index, out.first(*compressed), false);
+  return store_in_pool(index, *compressed, false);
+}
+
+// The page's compressed form in this thread's scratch, or nullopt when it would not save
+// memory (>= huge_class_size). The scratch holds the compressor's worst case, so lz4 runs its
+// unbounded-output loop (no output checks) and zstd / lzo1x need no bounce copy; the pool copy
+// in store_in_pool is then the only copy.
+std::optional<std::span<const std::byte>> Store::compress_page(std::span<const std::byte> page) {
+  std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
+  auto compressed = compressor_->compress(page, out);
+  if (!compressed || *compressed >= pool_->huge_class_size()) return std::nullopt;
+  return out.first(*compressed);
 }
 
 Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge) {

@@ -31,7 +31,8 @@
 //
 // write(i, page):
 //   1. same-filled? -> publish {same_filled, word}.
-//   2. compress (no lock) into a per-thread buffer; too big or >= huge_class_size -> raw page.
+//   2. compress (no lock) into a per-thread buffer of the compressor's worst case (so lz4 runs
+//      unbounded and nothing is copied twice); >= huge_class_size -> the raw page.
 //   3. with a mem_limit and a backing file, write back cold zspages until the pool is under
 //      accept_percent of the limit (zswap's hysteresis) — no lock held.
 //   4. pool malloc + write. If that allocation took new pages and the pool is now over the
@@ -53,6 +54,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -163,6 +165,7 @@ class Store {
   std::mutex& stripe(std::uint64_t index) const { return stripes_[index % kStripes]; }
   void publish(std::uint64_t index, Entry entry);  // stripe lock held
   void release(const Entry& old);                  // stripe lock held
+  std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page);
   Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge);
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
@@ -181,6 +184,7 @@ class Store {
 
   StoreOptions options_;
   std::unique_ptr<Compressor> compressor_;
+  std::size_t compress_scratch_bytes_ = 0;  // the compressor's worst case for one page
   std::unique_ptr<BackingFile> backing_;
   std::unique_ptr<Pool> pool_;
   std::vector<Entry> entries_;

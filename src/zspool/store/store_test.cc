@@ -456,6 +456,41 @@ TEST(Store, FailingBackingReadIsAnErrorAndTheNextReadWorks) {
   EXPECT_EQ(s->stats().bd_reads, 20u);
 }
 
+// An OsPageSource (no cache) that counts the bytes the pool asks it to populate.
+class PopulateCountingSource final : public PageSource {
+ public:
+  void* acquire(std::size_t bytes, bool* resident) override {
+    return inner_.acquire(bytes, resident);
+  }
+  void release(void* p, std::size_t bytes) override { inner_.release(p, bytes); }
+  void populate(void* p, std::size_t bytes) override {
+    populated_ += bytes;
+    inner_.populate(p, bytes);
+  }
+  std::size_t resident_bytes() const override { return inner_.resident_bytes(); }
+  std::size_t mapping_count() const override { return inner_.mapping_count(); }
+  std::size_t populated() const { return populated_; }
+
+ private:
+  OsPageSource inner_{0};
+  std::size_t populated_ = 0;
+};
+
+// Writes fill fresh zspages: each page an object reaches is populated in one call before it is
+// written (no page fault per page), and only those pages, so the pool's count stays the OS's.
+TEST(Store, WritesPopulateEachPoolPageTheyReachAndNoOther) {
+  auto source = std::make_shared<PopulateCountingSource>();
+  auto s = make_store({.pages = 512, .page_source = source});
+  for (std::uint64_t i = 0; i < 512; ++i)
+    ASSERT_EQ(s->write(i, make_page(i, 0, flavour_of(i))), Error::ok);
+  const StoreStats st = s->stats();
+  ASSERT_GT(st.mem_used_total, 0u);
+  EXPECT_EQ(source->populated(), st.mem_used_total);
+  EXPECT_EQ(source->resident_bytes(), st.mem_used_total) << "mincore agrees with the pool";
+  for (std::uint64_t i = 0; i < 512; ++i)
+    ASSERT_TRUE(reads_back(*s, i, make_page(i, 0, flavour_of(i))));
+}
+
 TEST(Store, StatsPrintAsMmStatTableAndJson) {
   auto s = make_store({.pages = 10});
   for (std::uint64_t i = 0; i < 10; ++i)
