@@ -39,25 +39,26 @@ constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // 
 // Kernel-like: at least one zspage's worth of free objects. Lazy commit: any free object (the
 // loop stops by itself when no source or destination is left).
 bool worth_compacting(const PoolState& p, const ClassState& c) {
-  const std::uint64_t free_objects = c.zspages * c.info->objs_per_zspage - c.obj_used;
+  const std::uint64_t free_objects =
+      std::uint64_t{c.zspages} * c.info->objs_per_zspage - c.obj_used;
   if (p.options.lazy_commit) return free_objects > 0;
   return free_objects >= c.info->objs_per_zspage;
 }
 
 // The emptiest unmapped zspage of the class, or nullptr.
-ZsPage* pick_source(const ClassState& c) {
+ZsPage* pick_source(const PoolState& p, const ClassState& c) {
   for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0; mask &= mask - 1) {
-    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr; z = z->next)
+    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr; z = p.descriptors.at(z->next))
       if (z->pins.load(std::memory_order_acquire) == 0) return z;
   }
   return nullptr;
 }
 
 // The fullest zspage with room other than `source`, or nullptr.
-ZsPage* pick_destination(const ClassState& c, const ZsPage* source) {
+ZsPage* pick_destination(const PoolState& p, const ClassState& c, const ZsPage* source) {
   for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0;) {
     const int g = std::bit_width(mask) - 1;
-    for (ZsPage* z = c.groups[g]; z != nullptr; z = z->next)
+    for (ZsPage* z = c.groups[g]; z != nullptr; z = p.descriptors.at(z->next))
       if (z != source) return z;
     mask &= ~(1u << g);
   }
@@ -71,7 +72,8 @@ void move_object(PoolState& p, ClassState& c, ZsPage* src, std::uint32_t i, ZsPa
   std::memcpy(p.object_address(c, dst, j), p.object_address(c, src, i), c.info->size);
   p.write_header(c, dst, j, header);
   p.handles.slot(header_payload(header))
-      .store(encode_location({c.info->index, dst->id, j}), std::memory_order_release);
+      .store(encode_location({c.info->index, p.descriptors.id_of(dst), j}),
+             std::memory_order_release);
 }
 
 // Moves objects from src to dst until src is empty or dst is full; returns the pages dst had
@@ -94,16 +96,16 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
   for (;;) {
     std::lock_guard lock(c.lock);
     if (!worth_compacting(p, c)) break;
-    ZsPage* src = pick_source(c);
+    ZsPage* src = pick_source(p, c);
     if (src == nullptr) break;
-    ZsPage* dst = pick_destination(c, src);
+    ZsPage* dst = pick_destination(p, c, src);
     if (dst == nullptr) break;
     p.remove_fullness(c, src);
     p.remove_fullness(c, dst);
     while (src->inuse > 0 && dst != nullptr) {
       committed += migrate_objects(p, c, src, dst);
       p.insert_fullness(c, dst);
-      dst = src->inuse > 0 ? pick_destination(c, src) : nullptr;
+      dst = src->inuse > 0 ? pick_destination(p, c, src) : nullptr;
       if (dst != nullptr) p.remove_fullness(c, dst);
     }
     if (src->inuse == 0) {
@@ -161,7 +163,7 @@ std::size_t condense_class(PoolState& p, ClassState& c) {
   std::lock_guard lock(c.lock);
   std::size_t decommitted = 0;
   for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0; mask &= mask - 1) {
-    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr; z = z->next)
+    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr; z = p.descriptors.at(z->next))
       if (worth_condensing(p, c, z)) decommitted += condense_zspage(p, c, z);
   }
   return decommitted;

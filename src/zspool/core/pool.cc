@@ -84,7 +84,8 @@ Result<Handle> Pool::malloc(std::size_t size) {
   }
   const std::uint32_t idx = p.take_free_object(c, z);
   p.write_header(c, z, idx, allocated_header(h));
-  p.handles.slot(h).store(encode_location({c.info->index, z->id, idx}), std::memory_order_release);
+  p.handles.slot(h).store(encode_location({c.info->index, p.descriptors.id_of(z), idx}),
+                          std::memory_order_release);
 #ifdef ZSPOOL_CHECKED
   p.checked[h].requested = static_cast<std::uint32_t>(size);
   p.checked[h].maps.store(0);

@@ -148,8 +148,32 @@ constexpr std::uint64_t header_payload(std::uint64_t w) {
   return w >> kObjTagBits;
 }
 
+// A freelist head in 16 bits: object indices are below 2^15 (see the slot budget above), and
+// kNoFreeObject, the freelist's end, is stored as 0xffff. Reads and writes as a 64-bit index.
+class PackedObjIndex {
+ public:
+  PackedObjIndex& operator=(std::uint64_t idx) {
+    bits_ = idx == kNoFreeObject ? kNone : static_cast<std::uint16_t>(idx);
+    return *this;
+  }
+  operator std::uint64_t() const { return bits_ == kNone ? kNoFreeObject : bits_; }
+
+ private:
+  static constexpr std::uint16_t kNone = 0xffff;
+  std::uint16_t bits_ = kNone;
+};
+static_assert(std::uint64_t{kMaxPageSize} * kMaxChain / kMinObjectSize <= 0xffff);
+
 // A zspage descriptor. Lives in DescriptorTable (never freed while the pool lives, so a stale
-// pointer is always safe to read; ids are reused).
+// pointer is always safe to read; ids are reused). A descriptor's id is its index in the table
+// (DescriptorTable::id_of); zspages link to each other by id (DescriptorTable::at, 0 = none),
+// 4 bytes a link instead of a pointer's 8. The LRU links, needed only with writeback, live in a
+// parallel array (DescriptorTable::lru), committed only by pools that have an evict handler.
+//
+//   ┌ base 8 ┬ huge_header 8 ┬ prev 4 ┬ next 4 ┬ pins 4 ┬ inuse 2 ┬ bump 2 ┬ first_free 2 ┬
+//   class_index 2 ┬ committed 1 ┬ fullness 1 ┬ under_reclaim 1 ┬ on_lru 1 ┐  = 40 bytes
+//   (+ 8 of LruLinks with writeback): 40 / (4096 * pages_per_zspage) of the pool, 0.98% for a
+//   1-page huge zspage, 0.12% for an 8-page one
 //
 // Invariants (under the class lock):
 //   inuse = objects with OBJ_ALLOCATED headers
@@ -160,19 +184,16 @@ constexpr std::uint64_t header_payload(std::uint64_t w) {
 //   under_reclaim => on no fullness list and not on the LRU
 //   pins > 0 => compaction never takes this zspage as a source
 struct ZsPage {
-  std::byte* base = nullptr;  // pages_per_zspage * page_size bytes, contiguous
-  ZsPage* prev = nullptr;     // fullness list (and the descriptor free list, via next)
-  ZsPage* next = nullptr;
-  ZsPage* lru_prev = nullptr;  // LRU, under lru_lock
-  ZsPage* lru_next = nullptr;
+  std::byte* base = nullptr;      // pages_per_zspage * page_size bytes, contiguous
   std::uint64_t huge_header = 0;  // huge zspages: the header their one object cannot carry
-  std::uint64_t first_free = kNoFreeObject;
+  std::uint32_t prev = 0;         // fullness list (and the descriptor free list, via next)
+  std::uint32_t next = 0;
   std::atomic<std::uint32_t> pins{0};
-  std::uint32_t id = 0;
   std::uint16_t inuse = 0;
-  std::uint16_t bump = 0;       // objects [bump, objs) were never handed out
-  std::uint16_t committed = 0;  // pages of this zspage the pool counts as held
+  std::uint16_t bump = 0;  // objects [bump, objs) were never handed out
+  PackedObjIndex first_free;
   std::uint16_t class_index = 0;
+  std::uint8_t committed = 0;  // pages of this zspage the pool counts as held (<= kMaxChain)
   std::uint8_t fullness = kFullnessEmpty;
   bool under_reclaim = false;
   bool on_lru = false;  // under lru_lock
@@ -180,6 +201,10 @@ struct ZsPage {
   Handle deferred_chain = 0;  // the pre-fix design: deferred handles linked via their slots
 #endif
 };
+static_assert(kMaxChain <= 0xff, "ZsPage::committed is 8 bits");
+#ifndef ZSPOOL_PREFIX_RACE
+static_assert(sizeof(ZsPage) == 40);
+#endif
 
 // Handle slots: one reserved virtual array of 64-bit words, index = handle. Slot 0 is never
 // issued. Slots are issued in batches to each class's free-slot list (under the class lock), so
@@ -187,7 +212,8 @@ struct ZsPage {
 //   committed bytes = next_unused * 8, rounded up to OS pages
 class HandleTable {
  public:
-  static constexpr std::uint64_t kBatch = 64;
+  // Per class, at most kBatch - 1 slots are issued and unused: kBatch * 8 bytes a class.
+  static constexpr std::uint64_t kBatch = 16;
   explicit HandleTable(std::uint64_t capacity);
   bool ok() const { return range_.ok(); }
   std::atomic_ref<std::uint64_t> slot(Handle h) const {
@@ -227,42 +253,63 @@ class CheckedHandles {
   CheckedHandle* entries_;
 };
 
+// A zspage's place on the LRU (writeback only), under lru_lock; ids as in ZsPage's links.
+struct LruLinks {
+  std::uint32_t prev = 0;
+  std::uint32_t next = 0;
+};
+
+// Descriptors, and with `lru_links` their LruLinks, in reserved arrays indexed by id; id 0 is
+// never used. committed bytes = next_unused * (sizeof(ZsPage) [+ sizeof(LruLinks)]), rounded up
+// to OS pages.
 class DescriptorTable {
  public:
-  explicit DescriptorTable(std::uint32_t capacity);
-  bool ok() const { return range_.ok(); }
+  DescriptorTable(std::uint32_t capacity, bool lru_links);
+  bool ok() const { return range_.ok() && (!has_lru_ || lru_range_.ok()); }
   ZsPage* allocate();  // nullptr when capacity is exhausted
   void release(ZsPage* z);
   // The descriptor with this id, or nullptr if the id was never used.
   ZsPage* find(std::uint32_t id) const {
     return id != 0 && id < next_unused_.load(std::memory_order_acquire) ? base_ + id : nullptr;
   }
+  // A link's target: the descriptor with this id, or nullptr for 0. Precondition: id was
+  // read from a link (so it was allocated).
+  ZsPage* at(std::uint32_t id) const { return id == 0 ? nullptr : base_ + id; }
+  std::uint32_t id_of(const ZsPage* z) const {
+    return z == nullptr ? 0 : static_cast<std::uint32_t>(z - base_);
+  }
+  // z's LRU links. Precondition: the table was made with lru_links.
+  LruLinks& lru(const ZsPage* z) const { return lru_base_[id_of(z)]; }
   std::uint64_t committed_bytes() const;
 
  private:
   os::VirtualRange range_;
   ZsPage* base_ = nullptr;
+  bool has_lru_ = false;
+  os::VirtualRange lru_range_;
+  LruLinks* lru_base_ = nullptr;
   std::uint32_t capacity_ = 0;
   std::mutex mutex_;
   std::atomic<std::uint32_t> next_unused_{1};
   ZsPage* free_ = nullptr;
 };
 
-// One distinct size class. Cache-line aligned so two classes' locks never share a line.
-//   zspages = sum(group_count[g]) + zspages under reclaim
+// One distinct size class. Cache-line aligned so two classes' locks never share a line; three
+// lines (192 bytes), counted in PoolStats::metadata_bytes for every class.
+//   zspages = sum over g of (length of the list groups[g]) + zspages under reclaim
 //   group_mask bit g set  <=>  groups[g] != nullptr
 struct alignas(64) ClassState {
   SpinThenBlockMutex lock;
   const SizeClass* info = nullptr;
   std::array<ZsPage*, kFullnessGroups> groups{};
-  std::array<std::uint64_t, kFullnessGroups> group_count{};
   std::uint32_t group_mask = 0;
+  std::uint32_t zspages = 0;       // <= PoolOptions::max_zspages, a uint32
   Handle free_slots = 0;           // head of this class's free-slot list
   std::uint64_t slots_in_use = 0;  // handles of this class issued and not released
-  std::uint64_t zspages = 0;
   std::uint64_t obj_used = 0;
   std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages
 };
+static_assert(sizeof(ClassState) <= 192);
 
 class PoolState {
  public:

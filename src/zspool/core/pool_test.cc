@@ -325,6 +325,22 @@ TEST(Pool, StatsAreConsistentAndPrintable) {
   EXPECT_NE(table.find("pages_compacted"), std::string::npos);
 }
 
+// Handle slots, descriptors and the class table stay within 1% of the pool's memory when the
+// objects are compressed pages (sizes spread over the classes, ~2 KiB on average, 5% huge).
+TEST(Pool, MetadataIsAtMostOnePercentOfPoolMemory) {
+  auto pool = make_pool();
+  Rng rng(9);
+  for (int i = 0; i < 16384; ++i) {
+    const std::size_t size = rng.below(20) == 0 ? 4096 : 400 + rng.below(3000);
+    ASSERT_TRUE(pool->malloc(size).ok());
+  }
+  const PoolStats s = pool->stats();
+  const std::uint64_t pool_bytes = s.pages * std::uint64_t{s.page_size};
+  EXPECT_LE(s.metadata_bytes * 100, pool_bytes)
+      << "handle slots " << s.handle_slot_bytes << ", descriptors " << s.descriptor_bytes
+      << ", all metadata " << s.metadata_bytes << " of " << pool_bytes;
+}
+
 TEST(Pool, DestroyingThePoolReleasesEverything) {
   auto source = std::make_shared<OsPageSource>();
   {

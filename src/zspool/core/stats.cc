@@ -17,6 +17,20 @@ const char* fullness_label(int group) {
   return group >= 0 && group < kFullnessGroups ? kLabels[group] : "?";
 }
 
+namespace {
+
+// Walks the class's fullness lists (class lock held): stats are not on the hot path, so the
+// class keeps no per-group counters.
+std::array<std::uint64_t, kFullnessGroups> zspages_per_group(const PoolState& p,
+                                                             const ClassState& c) {
+  std::array<std::uint64_t, kFullnessGroups> n{};
+  for (int g = 0; g < kFullnessGroups; ++g)
+    for (const ZsPage* z = c.groups[g]; z != nullptr; z = p.descriptors.at(z->next)) ++n[g];
+  return n;
+}
+
+}  // namespace
+
 PoolStats Pool::stats() const {
   PoolState& p = *state_;
   PoolStats s;
@@ -33,7 +47,7 @@ PoolStats Pool::stats() const {
     cs.huge = c.info->huge;
     {
       std::lock_guard lock(c.lock);
-      cs.fullness = c.group_count;
+      cs.fullness = zspages_per_group(p, c);
       cs.zspages = c.zspages;
       cs.obj_used = c.obj_used;
       cs.pages_used = c.pages_committed;

@@ -32,36 +32,41 @@ std::uint64_t HandleTable::committed_bytes() const {
 
 // ── DescriptorTable ──────────────────────────────────────────────────────────────────────────
 
-DescriptorTable::DescriptorTable(std::uint32_t capacity)
+DescriptorTable::DescriptorTable(std::uint32_t capacity, bool lru_links)
     : range_(std::size_t{capacity} * sizeof(ZsPage)),
       base_(reinterpret_cast<ZsPage*>(range_.base())),
+      has_lru_(lru_links),
+      lru_range_(lru_links ? std::size_t{capacity} * sizeof(LruLinks) : 0),
+      lru_base_(reinterpret_cast<LruLinks*>(lru_range_.base())),
       capacity_(range_.ok() ? capacity : 0) {}
 
 ZsPage* DescriptorTable::allocate() {
   std::lock_guard lock(mutex_);
   if (free_ != nullptr) {
     ZsPage* z = free_;
-    free_ = z->next;
-    z->next = nullptr;
+    free_ = at(z->next);
+    z->next = 0;
     return z;
   }
   const std::uint32_t id = next_unused_.load(std::memory_order_relaxed);
   if (id >= capacity_) return nullptr;
   ZsPage* z = new (base_ + id) ZsPage();
-  z->id = id;
+  if (has_lru_) new (lru_base_ + id) LruLinks();
   next_unused_.store(id + 1, std::memory_order_release);
   return z;
 }
 
 void DescriptorTable::release(ZsPage* z) {
   std::lock_guard lock(mutex_);
-  z->next = free_;
+  z->next = id_of(free_);
   free_ = z;
 }
 
 std::uint64_t DescriptorTable::committed_bytes() const {
   const std::uint64_t ps = os::page_size();
-  return (next_unused_.load(std::memory_order_relaxed) * sizeof(ZsPage) + ps - 1) / ps * ps;
+  const std::uint64_t n = next_unused_.load(std::memory_order_relaxed);
+  const auto rounded = [ps](std::uint64_t bytes) { return (bytes + ps - 1) / ps * ps; };
+  return rounded(n * sizeof(ZsPage)) + (has_lru_ ? rounded(n * sizeof(LruLinks)) : 0);
 }
 
 // ── PoolState ────────────────────────────────────────────────────────────────────────────────
@@ -73,7 +78,7 @@ PoolState::PoolState(PoolOptions opts, SizeClassTable t)
                                  : std::make_shared<OsPageSource>(options.page_cache_bytes,
                                                                   options.page_cache_decay)),
       handles(options.max_handles),
-      descriptors(options.max_zspages),
+      descriptors(options.max_zspages, writeback()),
       classes(new ClassState[table.classes().size()]) {
   for (std::uint32_t i = 0; i < class_count(); ++i) classes[i].info = &table.at(i);
 }
@@ -125,7 +130,7 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   z->first_free = kNoFreeObject;
   z->under_reclaim = false;
   z->huge_header = 0;
-  z->prev = z->next = nullptr;
+  z->prev = z->next = 0;
   ++c.zspages;
   if (!options.lazy_commit) {
     const std::size_t ps = table.page_size();
@@ -151,7 +156,7 @@ std::uint32_t PoolState::decommit_pages(ClassState& c, ZsPage* z, std::uint32_t 
   const std::uint32_t dropped = z->committed - keep;
   const std::size_t ps = table.page_size();
   os::release_pages(z->base + std::size_t{keep} * ps, std::size_t{dropped} * ps);
-  z->committed = static_cast<std::uint16_t>(keep);
+  z->committed = static_cast<std::uint8_t>(keep);
   c.pages_committed -= dropped;
   account_pages(-static_cast<std::int64_t>(dropped));
   return dropped;
@@ -176,23 +181,23 @@ void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
 void PoolState::insert_fullness(ClassState& c, ZsPage* z) {
   const int g = fullness_group(z->inuse, c.info->objs_per_zspage);
   z->fullness = static_cast<std::uint8_t>(g);
-  z->prev = nullptr;
-  z->next = c.groups[g];
-  if (z->next != nullptr) z->next->prev = z;
+  z->prev = 0;
+  z->next = descriptors.id_of(c.groups[g]);
+  if (c.groups[g] != nullptr) c.groups[g]->prev = descriptors.id_of(z);
   c.groups[g] = z;
-  ++c.group_count[g];
   c.group_mask |= 1u << g;
 }
 
 void PoolState::remove_fullness(ClassState& c, ZsPage* z) {
   const int g = z->fullness;
-  if (z->prev != nullptr)
-    z->prev->next = z->next;
+  ZsPage* prev = descriptors.at(z->prev);
+  ZsPage* next = descriptors.at(z->next);
+  if (prev != nullptr)
+    prev->next = z->next;
   else
-    c.groups[g] = z->next;
-  if (z->next != nullptr) z->next->prev = z->prev;
-  z->prev = z->next = nullptr;
-  --c.group_count[g];
+    c.groups[g] = next;
+  if (next != nullptr) next->prev = z->prev;
+  z->prev = z->next = 0;
   if (c.groups[g] == nullptr) c.group_mask &= ~(1u << g);
 }
 
@@ -302,15 +307,18 @@ void PoolState::release_slot(ClassState& c, Handle h) {
 // ── LRU ──────────────────────────────────────────────────────────────────────────────────────
 
 static void lru_unlink(PoolState& p, ZsPage* z) {
-  if (z->lru_prev != nullptr)
-    z->lru_prev->lru_next = z->lru_next;
+  LruLinks& links = p.descriptors.lru(z);
+  ZsPage* prev = p.descriptors.at(links.prev);
+  ZsPage* next = p.descriptors.at(links.next);
+  if (prev != nullptr)
+    p.descriptors.lru(prev).next = links.next;
   else
-    p.lru_head = z->lru_next;
-  if (z->lru_next != nullptr)
-    z->lru_next->lru_prev = z->lru_prev;
+    p.lru_head = next;
+  if (next != nullptr)
+    p.descriptors.lru(next).prev = links.prev;
   else
-    p.lru_tail = z->lru_prev;
-  z->lru_prev = z->lru_next = nullptr;
+    p.lru_tail = prev;
+  links = {};
 }
 
 void PoolState::lru_push_head(ZsPage* z) {
@@ -319,9 +327,8 @@ void PoolState::lru_push_head(ZsPage* z) {
     if (lru_head == z) return;
     lru_unlink(*this, z);
   }
-  z->lru_next = lru_head;
-  z->lru_prev = nullptr;
-  if (lru_head != nullptr) lru_head->lru_prev = z;
+  descriptors.lru(z) = {.prev = 0, .next = descriptors.id_of(lru_head)};
+  if (lru_head != nullptr) descriptors.lru(lru_head).prev = descriptors.id_of(z);
   lru_head = z;
   if (lru_tail == nullptr) lru_tail = z;
   z->on_lru = true;
