@@ -172,8 +172,8 @@ Loaded load_allocator(AllocatorKind kind, std::uint32_t max_chain) {
   switch (kind) {
     case AllocatorKind::zspool:
       return load_zspool(max_chain, true);
-    case AllocatorKind::zspool_kernel_like:
-      return load_zspool(max_chain, false);
+    case AllocatorKind::zspool_kernel_like:  // the kernel's chain too, whatever --max-chain says
+      return load_zspool(kDefaultChain, false);
     case AllocatorKind::glibc:
       return load_glibc();
     case AllocatorKind::jemalloc:

@@ -6,10 +6,12 @@
 //   corpus ──AllocTrace (lz4 sizes, same-filled skipped, huge raw)──▶ for each allocator:
 //       fork ─▶ child: fill · free_half · compact · refill (bench_alloc.h) ─▶ JSON ─▶ parent
 //
-// Allocators, one child each: zspool (lazy commit, the default pool), zspool-kernel-like
-// (PoolOptions::lazy_commit = false: the kernel's memory behaviour), glibc, jemalloc,
-// mimalloc. --kernel-like runs only the kernel-like zspool, which then is the reference row.
-// A library that cannot be loaded is reported as unavailable, with dlerror's reason.
+// Allocators, one child each: zspool (lazy commit, chain --max-chain: by default the store's
+// 16), zspool-kernel-like (PoolOptions::lazy_commit = false and the kernel's chain 8: the
+// kernel's memory behaviour), glibc, jemalloc, mimalloc. The trace stores raw the pages that
+// compress to at least huge_class_size of the --max-chain table. --kernel-like runs only the
+// kernel-like zspool, which then is the reference row. A library that cannot be loaded is reported
+// as unavailable, with dlerror's reason.
 //
 // Output: the trace, then per allocator and phase ops/s (and relative to glibc), bytes
 // requested, memory held (child RSS over its baseline; relative to zspool) and efficiency
@@ -28,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zspool/core/size_class.h"
+#include "zspool/store/store.h"
 #include "zspool/tools/bench_alloc.h"
 #include "zspool/tools/bench_child.h"
 #include "zspool/tools/bench_common.h"
@@ -45,7 +48,7 @@ using Json = nlohmann::ordered_json;
 struct BenchAllocOptions {
   BenchCorpusArgs corpus;
   std::uint64_t seed = 1;
-  std::uint32_t max_chain = kDefaultChain;
+  std::uint32_t max_chain = kStoreDefaultChain;  // the store's; the kernel-like row uses 8
   bool kernel_like = false;
   bool json = false;
 };
@@ -144,9 +147,10 @@ void print_trace(const BenchCorpus& corpus, const AllocTrace& trace, std::uint32
   out << "corpus     " << describe_bench_corpus(corpus) << "\n";
   out << fmt::format(
       "trace      {} objects, {} requested (lz4 of 4 KiB pages); {} same-filled pages skipped "
-      "({} zero); {} stored raw (>= huge_class_size {}); chain {}; seed {}\n\n",
+      "({} zero); {} stored raw (>= huge_class_size {}); chain {} (kernel-like: {}); seed {}\n\n",
       trace.objects(), format_bytes(trace.requested_bytes()), trace.same_filled_pages(),
-      trace.zero_pages(), trace.huge_objects(), trace.huge_class_size(), max_chain, seed);
+      trace.zero_pages(), trace.huge_objects(), trace.huge_class_size(), max_chain, kDefaultChain,
+      seed);
 }
 
 void print_phase_table(const Json& allocators, std::ostream& out) {
@@ -256,7 +260,9 @@ void setup_bench_alloc(CLI::App& app) {
   add_bench_corpus_options(app, options->corpus);
   app.add_option("--seed", options->seed, "which random half is freed")->capture_default_str();
   app.add_option("--max-chain", options->max_chain,
-                 fmt::format("most pages per zspage: 1 .. {}", kMaxChain))
+                 fmt::format("most pages per zspage of the zspool row: 1 .. {} (the kernel-like "
+                             "row always uses the kernel's {})",
+                             kMaxChain, kDefaultChain))
       ->check(CLI::Range(1u, kMaxChain).description(""))
       ->type_name("N")
       ->capture_default_str();

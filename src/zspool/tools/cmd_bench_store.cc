@@ -52,7 +52,7 @@ struct BenchStoreOptions {
   BenchCorpusArgs corpus;
   unsigned threads = 1;
   std::string compressor = "lz4";
-  std::uint32_t max_chain = kDefaultChain;
+  std::uint32_t max_chain = kStoreDefaultChain;
   std::uint64_t seed = 1;
   bool vs_zram = false;
   bool json = false;

@@ -23,7 +23,7 @@ class App;
 namespace zspool::tools {
 
 struct StoreArgs {
-  PoolGeometry geometry;
+  PoolGeometry geometry{.max_chain = kStoreDefaultChain};
   std::string compressor = "lz4";
   std::uint64_t limit = 0;
   std::string backing;
