@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <ostream>
 #include <thread>
 #include <unordered_map>
 
@@ -45,6 +46,11 @@ struct StressConfig {
   bool writeback = false;
   int fail_percent = 0;
   int ops_per_thread = 12000;
+  // Without it gtest prints the raw bytes, padding included (valgrind: uninitialised reads).
+  friend void PrintTo(const StressConfig& c, std::ostream* os) {
+    *os << "{writeback " << c.writeback << ", fail " << c.fail_percent << "%, "
+        << c.ops_per_thread << " ops}";
+  }
 };
 
 class Stress : public ::testing::TestWithParam<StressConfig> {};

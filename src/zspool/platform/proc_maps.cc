@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -59,6 +60,31 @@ std::optional<MappingCensus> census_of_own_mappings() {
   return count_mappings(text);
 }
 
+// __SANITIZE_*__ is g++'s spelling, __has_feature clang's.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define ZSPOOL_SANITIZED_ALLOCATOR 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ZSPOOL_SANITIZED_ALLOCATOR 1
+#endif
+
+std::string census_unreliable_reason() {
+#ifdef ZSPOOL_SANITIZED_ALLOCATOR
+  return "built with a sanitizer, whose allocator maps and splits regions of its own";
+#else
+  if (const char* preload = std::getenv("LD_PRELOAD"); preload != nullptr && *preload != '\0')
+    return "LD_PRELOAD may put in an allocator that maps regions of its own";
+  std::ifstream maps("/proc/self/maps");
+  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  if (text.find("vgpreload") != std::string::npos)
+    return "running under valgrind, whose allocator maps regions of its own";
+  return "";
+#endif
+}
+
 namespace {
 
 std::string describe_change(const MappingCensus& before, const MappingCensus& after) {
@@ -69,13 +95,14 @@ std::string describe_change(const MappingCensus& before, const MappingCensus& af
 // The child: its verdict goes down the pipe, its exit status says whether there is one.
 [[noreturn]] void run_leak_check_child(int fd, const std::function<std::string()>& body) {
   std::string verdict;
+  const bool census_counts = census_unreliable_reason().empty();
   const auto before = census_of_own_mappings();
   if (!before) {
     verdict = "/proc/self/maps unreadable";
   } else {
     verdict = body();
     const auto after = census_of_own_mappings();
-    if (verdict.empty() && (!after || *after != *before))
+    if (census_counts && verdict.empty() && (!after || *after != *before))
       verdict = after ? describe_change(*before, *after) : "/proc/self/maps unreadable";
   }
   std::size_t done = 0;

@@ -27,11 +27,18 @@ std::optional<MappingCensus> count_mappings(std::string_view maps_text);
 // The census of this process now; nullopt when /proc/self/maps cannot be read.
 std::optional<MappingCensus> census_of_own_mappings();
 
+// Why a census of this process cannot isolate the mappings zspool makes, or "" when it can.
+// A sanitizer's allocator (ASan, TSan, MSan) maps and splits regions of its own on every
+// malloc, and so does valgrind's (seen in the maps as its vgpreload library) or any malloc
+// put in with LD_PRELOAD: under them a census moves whatever zspool does.
+std::string census_unreliable_reason();
+
 // Runs `body` in a forked child and takes the census there just before and just after it. The
 // child has one thread and nothing else in flight, so nothing but `body` can change its
 // mappings (in the parent, a thread stack or malloc chunk freed late by an earlier test would).
 // Returns "" when body returned "" and the two censuses are equal; otherwise what went wrong:
-// body's own message, the census change, or how the child died.
+// body's own message, the census change, or how the child died. When
+// census_unreliable_reason() is not empty, only body's verdict and the child's fate count.
 std::string mapping_leak_in_child(const std::function<std::string()>& body);
 
 }  // namespace zspool::os
