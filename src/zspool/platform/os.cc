@@ -56,6 +56,13 @@ void release_pages(void* p, std::size_t bytes) noexcept {
 #define MADV_POPULATE_WRITE 23  // Linux 5.14 (include/uapi/asm-generic/mman-common.h)
 #endif
 
+std::uint64_t physical_memory_bytes() noexcept {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || size <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(size);
+}
+
 bool populate_pages(void* p, std::size_t bytes) noexcept {
   // Remembered once the kernel says it does not know the advice, so old kernels pay one call.
   static std::atomic<bool> unsupported{false};

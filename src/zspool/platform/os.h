@@ -12,6 +12,9 @@ namespace zspool::os {
 // The kernel's page size (sysconf(_SC_PAGESIZE)), cached.
 std::size_t page_size() noexcept;
 
+// The machine's physical memory in bytes (sysconf), or 0 when it cannot be told.
+std::uint64_t physical_memory_bytes() noexcept;
+
 // A range of virtual address space, read-write, committed lazily by the kernel on first touch
 // (MAP_NORESERVE), never backed by transparent huge pages. Owns the mapping: munmap on
 // destruction. Moves, never copies.

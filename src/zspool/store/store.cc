@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "zspool/platform/os.h"
 #include "zspool/store/same_filled.h"
 
 namespace zspool {
@@ -34,12 +36,23 @@ Store::Store(StoreOptions options)
       stripes_(new std::mutex[kStripes]),
       reverse_((std::size_t{1} << 27) / kReverseChunk + 1) {}
 
+std::uint64_t Store::max_pages() {
+  const std::uint64_t memory = os::physical_memory_bytes();
+  return memory == 0 ? std::uint64_t{1} << 36 : memory / 2 / sizeof(Entry);
+}
+
 Result<std::unique_ptr<Store>> Store::create(StoreOptions options) {
   if (options.pages == 0 || options.accept_percent == 0 || options.accept_percent > 100)
     return Error::invalid_argument;
+  if (options.pages > max_pages()) return Error::too_large;
   auto compressor = make_compressor(options.compressor);
   if (!compressor) return compressor.error();
-  std::unique_ptr<Store> store(new Store(std::move(options)));
+  std::unique_ptr<Store> store;
+  try {
+    store.reset(new Store(std::move(options)));
+  } catch (const std::bad_alloc&) {  // the page table, within max_pages() but not to be had
+    return Error::out_of_memory;
+  }
   store->compressor_ = std::move(*compressor);
   store->compress_scratch_bytes_ =
       std::max<std::size_t>(store->options_.page_size,

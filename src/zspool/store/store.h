@@ -131,7 +131,13 @@ std::string format_store_stats_json(const StoreStats& s);
 
 class Store {
  public:
+  // Errors: invalid_argument (no pages, accept_percent outside 1..100, a bad page size or
+  // chain), too_large (pages > max_pages()), out_of_memory, unknown_compressor, and the backing
+  // file's errors. Never throws.
   static Result<std::unique_ptr<Store>> create(StoreOptions options);
+  // The most pages a store may have: its page table (16 bytes a page, allocated at creation)
+  // may take at most half the machine's physical memory (2^36 pages if that is unknown).
+  static std::uint64_t max_pages();
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -131,6 +131,18 @@ TEST(Store, DefaultChainPacksDenserThanTheKernelsChain) {
   EXPECT_GT(store_default, kernels + 0.005) << store_default << " vs " << kernels;
 }
 
+// A capacity whose page table the machine cannot hold is an error value, never an exception
+// out of create() (which took the process down before).
+TEST(Store, CapacityBeyondMaxPagesIsTooLargeNotACrash) {
+  ASSERT_GT(Store::max_pages(), 0u);
+  for (const std::uint64_t pages : {Store::max_pages() + 1, ~std::uint64_t{0}}) {
+    auto s = Store::create({.pages = pages});
+    ASSERT_FALSE(s.ok()) << pages;
+    EXPECT_EQ(s.error(), Error::too_large) << pages;
+  }
+  EXPECT_TRUE(Store::create({.pages = 1}).ok());
+}
+
 TEST(Store, RejectsBadOptionsAndArguments) {
   EXPECT_EQ(Store::create({.pages = 0}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .compressor = "nope"}).error(), Error::invalid_argument);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "zspool/platform/os.h"
 #include "zspool/tools/command.h"
 #include "zspool/tools/options.h"
 #include "zspool/tools/size_arg.h"
@@ -21,11 +22,8 @@ std::string join(const std::vector<std::string>& words) {
 // The corpus lives in memory (twice over while a child copies it): refuse one the machine cannot
 // hold rather than be killed half-way.
 void check_fits(std::uint64_t bytes) {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return;
-  const auto memory = static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
-  if (bytes <= memory / 4) return;
+  const std::uint64_t memory = os::physical_memory_bytes();
+  if (memory == 0 || bytes <= memory / 4) return;
   usage_error(fmt::format("--max-bytes: {} is more than a quarter of this machine's memory ({})",
                           format_bytes(bytes), format_bytes(memory)));
 }

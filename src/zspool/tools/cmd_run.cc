@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zspool/core/stats.h"
+#include "zspool/platform/os.h"
 #include "zspool/store/store.h"
 #include "zspool/tools/command.h"
 #include "zspool/tools/corpus.h"
@@ -95,7 +96,7 @@ std::uint64_t builtin_page_count(const RunOptions& options) {
 // The corpus lives in memory next to the store: refuse one the machine cannot hold rather than
 // be killed half-way.
 void check_corpus_fits(const char* option, std::uint64_t pages, std::uint64_t page_size) {
-  const std::uint64_t memory = physical_memory_bytes();
+  const std::uint64_t memory = os::physical_memory_bytes();
   if (memory == 0 || pages <= memory / page_size / 2) return;
   usage_error(fmt::format("{}: {} pages of {} bytes is more than half this machine's memory ({})",
                           option, pages, page_size, format_bytes(memory)));

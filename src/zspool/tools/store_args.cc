@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "zspool/platform/os.h"
 #include "zspool/store/compressor.h"
 #include "zspool/tools/command.h"
 #include "zspool/tools/size_arg.h"
@@ -25,28 +26,18 @@ CLI::Validator compressor_validator() {
       "");
 }
 
-// The store keeps one 16-byte entry per page of capacity (store.h), allocated at creation.
-constexpr std::uint64_t kEntryBytesPerPage = 16;
-
 // A capacity whose page table alone would take half the machine is a mistake in the
-// arguments (or the trace), not a store to try to build.
+// arguments (or the trace), not a store to try to build (Store::create refuses it too; this
+// says why in the user's terms).
 void check_capacity(std::uint64_t pages) {
-  const std::uint64_t memory = physical_memory_bytes();
-  if (memory == 0 || pages <= memory / 2 / kEntryBytesPerPage) return;
+  if (pages <= Store::max_pages()) return;
   usage_error(
-      fmt::format("a store of {} pages needs {} for its page table alone, more than "
-                  "half this machine's memory ({})",
-                  pages, format_bytes(pages * kEntryBytesPerPage), format_bytes(memory)));
+      fmt::format("a store of {} pages is more than {} (its page table would take more than half "
+                  "this machine's memory, {})",
+                  pages, Store::max_pages(), format_bytes(os::physical_memory_bytes())));
 }
 
 }  // namespace
-
-std::uint64_t physical_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return 0;
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
-}
 
 void add_store_options(CLI::App& app, StoreArgs& args) {
   app.add_option("--compressor", args.compressor, "lz4, lz4:N, zstd, zstd:N (1..22), lzo1x")

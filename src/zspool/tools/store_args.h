@@ -37,9 +37,6 @@ void add_store_options(CLI::App& app, StoreArgs& args);
 // cannot be created, no memory) a failure.
 std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages);
 
-// The machine's physical memory in bytes (0 if unknown), for refusing sizes it cannot hold.
-std::uint64_t physical_memory_bytes();
-
 // The nine mm_stat figures, keyed by their zram names, in zram's order.
 nlohmann::ordered_json mm_stat_json(const StoreStats& stats);
 // The store's other counters (backing file, zswap-like limits), keyed by their names.
