@@ -48,8 +48,8 @@ struct StressConfig {
   int ops_per_thread = 12000;
   // Without it gtest prints the raw bytes, padding included (valgrind: uninitialised reads).
   friend void PrintTo(const StressConfig& c, std::ostream* os) {
-    *os << "{writeback " << c.writeback << ", fail " << c.fail_percent << "%, "
-        << c.ops_per_thread << " ops}";
+    *os << "{writeback " << c.writeback << ", fail " << c.fail_percent << "%, " << c.ops_per_thread
+        << " ops}";
   }
 };
 

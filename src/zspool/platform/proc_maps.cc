@@ -53,11 +53,21 @@ std::optional<MappingCensus> count_mappings(std::string_view maps_text) {
   return census;
 }
 
-std::optional<MappingCensus> census_of_own_mappings() {
+namespace {
+
+// The text of /proc/self/maps; nullopt when it cannot be read.
+std::optional<std::string> own_maps_text() {
   std::ifstream maps("/proc/self/maps");
   if (!maps) return std::nullopt;
-  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
-  return count_mappings(text);
+  return std::string((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::optional<MappingCensus> census_of_own_mappings() {
+  const auto text = own_maps_text();
+  if (!text) return std::nullopt;
+  return count_mappings(*text);
 }
 
 // __SANITIZE_*__ is g++'s spelling, __has_feature clang's.
@@ -77,9 +87,7 @@ std::string census_unreliable_reason() {
 #else
   if (const char* preload = std::getenv("LD_PRELOAD"); preload != nullptr && *preload != '\0')
     return "LD_PRELOAD may put in an allocator that maps regions of its own";
-  std::ifstream maps("/proc/self/maps");
-  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
-  if (text.find("vgpreload") != std::string::npos)
+  if (own_maps_text().value_or("").find("vgpreload") != std::string::npos)
     return "running under valgrind, whose allocator maps regions of its own";
   return "";
 #endif

@@ -1,7 +1,5 @@
 #include "zspool/tools/bench_common.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 

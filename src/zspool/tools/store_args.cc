@@ -1,7 +1,5 @@
 #include "zspool/tools/store_args.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
