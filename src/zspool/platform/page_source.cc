@@ -1,14 +1,32 @@
 #include "zspool/platform/page_source.h"
 
+#include <time.h>
+
 #include <algorithm>
 
 namespace zspool {
+
+OsPageSource::Clock::time_point OsPageSource::Clock::now() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+// released + decay, saturating (a decay may be as long as nanoseconds::max()).
+OsPageSource::Clock::time_point OsPageSource::expiry(Clock::time_point released) const {
+  if (released > Clock::time_point::max() - decay_) return Clock::time_point::max();
+  return released + decay_;
+}
+
+void OsPageSource::purge_if_due_locked(Clock::time_point now) {
+  if (now >= next_purge_ || dirty_bytes_ > cache_limit_) purge_locked(now, false);
+}
 
 void* OsPageSource::acquire(std::size_t bytes, bool* resident) {
   *resident = false;
   if (bytes == 0 || bytes % os::page_size() != 0 || bytes > kArenaBytes) return nullptr;
   std::lock_guard lock(mutex_);
-  purge_locked(Clock::now(), false);
+  purge_if_due_locked(Clock::now());
   if (auto it = dirty_spans_.find(bytes); it != dirty_spans_.end() && !it->second.empty()) {
     void* p = it->second.back().p;
     it->second.pop_back();
@@ -41,7 +59,8 @@ void OsPageSource::release(void* p, std::size_t bytes) {
   const Clock::time_point now = Clock::now();
   dirty_spans_[bytes].push_back({p, now});
   dirty_bytes_ += bytes;
-  purge_locked(now, false);
+  next_purge_ = std::min(next_purge_, expiry(now));
+  purge_if_due_locked(now);
 }
 
 std::size_t OsPageSource::cached_bytes() const {
@@ -81,6 +100,9 @@ void OsPageSource::purge_locked(Clock::time_point now, bool all) {
     }
     purge_front(oldest_bytes, *oldest);
   }
+  next_purge_ = Clock::time_point::max();
+  for (const auto& [bytes, list] : dirty_spans_)
+    if (!list.empty()) next_purge_ = std::min(next_purge_, expiry(list.front().released));
   if (purged.empty()) return;
   std::sort(purged.begin(), purged.end());
   for (std::size_t i = 0; i < purged.size();) {
