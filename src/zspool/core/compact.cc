@@ -72,7 +72,7 @@ void move_object(PoolState& p, ClassState& c, ZsPage* src, std::uint32_t i, ZsPa
   std::memcpy(p.object_address(c, dst, j), p.object_address(c, src, i), c.info->size);
   p.write_header(c, dst, j, header);
   p.handles.slot(header_payload(header))
-      .store(encode_location({c.info->index, p.descriptors.id_of(dst), j}),
+      .store(encode_location({c.state_index, p.descriptors.id_of(dst), j}),
              std::memory_order_release);
 }
 
@@ -175,12 +175,11 @@ std::size_t Pool::compact() {
   PoolState& p = *state_;
   std::lock_guard compacting(p.compact_lock);
   std::size_t freed = 0;
-  for (std::uint32_t i = p.class_count(); i-- > 0;) {
-    ClassState& c = p.class_state(i);
-    if (c.info->huge) continue;  // one object per zspage: nothing to gain
+  p.for_each_state([&](ClassState& c) {
+    if (c.info->huge) return;  // one object per zspage: nothing to gain
     freed += compact_class(p, c);
     if (p.options.lazy_commit) freed += condense_class(p, c);
-  }
+  });
   p.pages_compacted.fetch_add(freed, std::memory_order_relaxed);
   p.source->trim();
   return freed;

@@ -30,8 +30,7 @@ Pool::Pool(std::unique_ptr<PoolState> state) : state_(std::move(state)) {}
 // Destroying the pool releases every zspage (live objects included) and its tables.
 Pool::~Pool() {
   PoolState& p = *state_;
-  for (std::uint32_t i = 0; i < p.class_count(); ++i) {
-    ClassState& c = p.class_state(i);
+  p.for_each_state([&p](ClassState& c) {
     std::lock_guard lock(c.lock);
     for (int g = 0; g < kFullnessGroups; ++g) {
       while (ZsPage* z = c.groups[g]) {
@@ -41,7 +40,7 @@ Pool::~Pool() {
         p.destroy_zspage(c, z);
       }
     }
-  }
+  });
   p.source->trim();  // a shared source may outlive the pool: leave nothing of ours resident
 }
 
@@ -63,13 +62,48 @@ PageSource& Pool::page_source() const {
 
 // ── malloc ───────────────────────────────────────────────────────────────────────────────────
 
+namespace {
+
+// This thread's class shard (see ClassState), shared by every pool: `contended` counts mallocs
+// that found their class lock taken, and one is forgiven per 256 that did not.
+struct ShardHint {
+  std::uint32_t shard = 0;
+  std::uint32_t contended = 0;
+  std::uint8_t calm = 0;
+};
+thread_local ShardHint t_shard_hint;
+
+// Locks and returns the ClassState this thread allocates `class_index` from.
+ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
+                                  std::unique_lock<SpinThenBlockMutex>& lock) {
+  ShardHint& hint = t_shard_hint;
+  ClassState* c = p.shard_state(class_index, hint.shard);
+  if (c == nullptr) c = &p.class_state(class_index);  // a shard could not be allocated
+  if (c->lock.try_lock()) {
+    lock = std::unique_lock(c->lock, std::adopt_lock);
+    if (hint.contended > 0 && ++hint.calm == 0) --hint.contended;
+    return *c;
+  }
+  ZSPOOL_SYNC_POINT("malloc.contended", class_index);
+  if (++hint.contended >= kShardMoveAfter) {
+    hint.contended = 0;
+    hint.shard = (hint.shard + 1) % kClassShards;
+    if (ClassState* next = p.shard_state(class_index, hint.shard)) c = next;
+  }
+  lock = std::unique_lock(c->lock);
+  return *c;
+}
+
+}  // namespace
+
 Result<Handle> Pool::malloc(std::size_t size) {
   PoolState& p = *state_;
   if (size == 0) return Error::invalid_argument;
   if (size > p.table.max_alloc_size()) return Error::too_large;
-  ClassState& c = p.class_state(p.table.class_for_request(size).index);
 
-  std::lock_guard lock(c.lock);
+  std::unique_lock<SpinThenBlockMutex> lock;
+  ClassState& c = lock_class_for_malloc(p, p.table.class_for_request(size).index, lock);
+  ZSPOOL_SYNC_POINT("malloc.locked", c.state_index);
   const Handle h = p.take_slot(c);
   if (h == 0) {
     p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
@@ -84,7 +118,7 @@ Result<Handle> Pool::malloc(std::size_t size) {
   }
   const std::uint32_t idx = p.take_free_object(c, z);
   p.write_header(c, z, idx, allocated_header(h));
-  p.handles.slot(h).store(encode_location({c.info->index, p.descriptors.id_of(z), idx}),
+  p.handles.slot(h).store(encode_location({c.state_index, p.descriptors.id_of(z), idx}),
                           std::memory_order_release);
 #ifdef ZSPOOL_CHECKED
   p.checked[h].requested = static_cast<std::uint32_t>(size);
@@ -114,9 +148,9 @@ Result<ClassState*> class_of_handle(PoolState& p, Handle h) {
   if (!p.handles.issued(h)) return Error::invalid_handle;
   const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
   if (slot_is_free(word)) return Error::stale_handle;
-  const ObjLocation loc = decode_location(word);
-  if (loc.class_index >= p.class_count()) return Error::invalid_handle;
-  return &p.class_state(loc.class_index);
+  ClassState* c = p.state_at(decode_location(word).class_index);
+  if (c == nullptr) return Error::invalid_handle;
+  return c;
 }
 
 Result<LockedObject> lock_object(PoolState& p, Handle h) {
@@ -129,7 +163,7 @@ Result<LockedObject> lock_object(PoolState& p, Handle h) {
   if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
   const ObjLocation loc = decode_location(word);
   o.z = p.descriptors.find(loc.zspage_id);
-  if (loc.class_index != o.c->info->index || o.z == nullptr || o.z->base == nullptr ||
+  if (loc.class_index != o.c->state_index || o.z == nullptr || o.z->base == nullptr ||
       o.z->class_index != loc.class_index || loc.obj_index >= o.z->bump)
     return Error::invalid_handle;
   o.idx = loc.obj_index;

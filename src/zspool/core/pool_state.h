@@ -6,6 +6,7 @@
 //   compact_lock  ->  ClassState::lock  ->  lru_lock  ->  { HandleTable::grow_mutex,
 //                                                          DescriptorTable::mutex,
 //                                                          PageSource's own mutex }
+//   shard_mutex: a leaf, taken with no other lock held (malloc, allocating a class shard).
 //
 //   * compact_lock: one compaction at a time (held across classes, never by malloc/free).
 //   * ClassState::lock: everything about one class — its fullness lists, its zspages' freelists,
@@ -14,6 +15,9 @@
 //     allocation path: a handle's class is encoded in its slot and never changes, so free/map
 //     read the slot, lock that class, and re-read the slot (stable under the class lock: only
 //     compaction rewrites slots, and it holds the class lock).
+//   * Class shards: a size class may have up to kClassShards ClassStates (below), each a
+//     lock of its own over zspages of its own. A handle's slot names its ClassState (its
+//     "state index"), so free/map find the right shard the same way as the right class.
 //   * lru_lock: the LRU list and ZsPage::on_lru / lru links. Reclaim, which starts from the LRU,
 //     peeks the tail under lru_lock, drops it, takes the class lock, re-takes lru_lock and
 //     re-checks that the zspage is still on the LRU in that class before isolating it.
@@ -31,8 +35,9 @@
 //   free:  ┌──────────────────────────────────────────────────────────────────┬───┐
 //          │ next free slot in this class's free-slot list (63)               │ 1 │
 //          └──────────────────────────────────────────────────────────────────┴───┘
-//   Budget: 10 class bits >= 256 classes (64 KiB pages: 256); 16 index bits >= 32768 objects
-//   (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
+//   The class field holds the state index, shard * class_count + class (see ClassState).
+//   Budget: 10 class bits >= 4 shards * 256 classes (64 KiB pages: 256); 16 index bits >= 32768
+//   objects (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
 //
 // ─── Object header (first 8 bytes of every non-huge object) ───────────────────────────────
 //
@@ -71,6 +76,7 @@
 //   and touched at creation, as in the kernel.)
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -289,18 +295,36 @@ class DescriptorTable {
   os::VirtualRange lru_range_;
   LruLinks* lru_base_ = nullptr;
   std::uint32_t capacity_ = 0;
-  std::mutex mutex_;
+  SpinThenBlockMutex mutex_;  // short sections: a free-list pop or push
   std::atomic<std::uint32_t> next_unused_{1};
   ZsPage* free_ = nullptr;
 };
 
-// One distinct size class. Cache-line aligned so two classes' locks never share a line; three
-// lines (192 bytes), counted in PoolStats::metadata_bytes for every class.
+// One shard of one distinct size class. Cache-line aligned so two shards' locks never share a
+// line; three lines (192 bytes), counted in PoolStats::metadata_bytes for every shard that exists.
 //   zspages = sum over g of (length of the list groups[g]) + zspages under reclaim
 //   group_mask bit g set  <=>  groups[g] != nullptr
+//   every zspage on its lists, and every handle it issued, names state_index
+//
+// Shards: two threads allocating in one class would take turns on its lock and write to the
+// same zspage's cache lines. So a thread that keeps finding its class lock taken (kShardMoveAfter
+// contended mallocs, forgiven one per 256 uncontended) moves to the next shard, for every class,
+// and allocates from that shard's zspages from then on; frees go to whichever shard the object
+// lives in. A single-threaded user never contends, stays on shard 0 and never pays for shards;
+// shard s > 0 is allocated (class_count states) the first time a thread moves there. Each shard
+// compacts on its own, so after compaction a class holds at most one partly used zspage per
+// shard in use.
+//
+//   state index  =  shard * class_count + class      (< kClassShards * 256 <= 2^10)
+//   shard 0's state index is the class index, as in a pool without shards
+inline constexpr std::uint32_t kClassShards = 4;
+inline constexpr std::uint32_t kShardMoveAfter = 8;  // contended mallocs (net) before a move
+static_assert(kClassShards * 256 <= (1u << kSlotClassBits), "state index must fit the slot");
+
 struct alignas(64) ClassState {
   SpinThenBlockMutex lock;
   const SizeClass* info = nullptr;
+  std::uint32_t state_index = 0;  // what slots and ZsPage::class_index record
   std::array<ZsPage*, kFullnessGroups> groups{};
   std::uint32_t group_mask = 0;
   std::uint32_t zspages = 0;       // <= PoolOptions::max_zspages, a uint32
@@ -316,8 +340,32 @@ class PoolState {
   explicit PoolState(PoolOptions opts, SizeClassTable t);
 
   bool writeback() const { return static_cast<bool>(options.evict); }
-  ClassState& class_state(std::uint32_t index) { return classes[index]; }
   std::uint32_t class_count() const { return static_cast<std::uint32_t>(table.classes().size()); }
+  // Shard 0 of a class (always exists).
+  ClassState& class_state(std::uint32_t class_index) { return shard_base(0)[class_index]; }
+  // The state with this index, or nullptr if its shard does not exist (or the index is out of
+  // range: it may come from a corrupted handle).
+  ClassState* state_at(std::uint32_t state_index) const {
+    const std::uint32_t shard = state_index / class_count();
+    if (shard >= kClassShards) return nullptr;
+    ClassState* base = shard_base(shard);
+    return base == nullptr ? nullptr : base + state_index % class_count();
+  }
+  // The class's state in `shard`, allocating the shard on first use; nullptr if that fails.
+  // Takes shard_mutex: call with no lock held.
+  ClassState* shard_state(std::uint32_t class_index, std::uint32_t shard);
+  // Calls f(ClassState&) for every state of every existing shard, shard by shard.
+  template <class F>
+  void for_each_state(F&& f) {
+    for (std::uint32_t s = 0; s < kClassShards; ++s)
+      if (ClassState* base = shard_base(s))
+        for (std::uint32_t i = 0; i < class_count(); ++i) f(base[i]);
+  }
+  std::uint32_t shards_in_use() const {
+    std::uint32_t n = 0;
+    for (std::uint32_t s = 0; s < kClassShards; ++s) n += shard_base(s) != nullptr ? 1 : 0;
+    return n;
+  }
   std::size_t zspage_bytes(const SizeClass& c) const {
     return std::size_t{c.pages_per_zspage} * table.page_size();
   }
@@ -374,8 +422,17 @@ class PoolState {
 #ifdef ZSPOOL_CHECKED
   CheckedHandles checked{options.max_handles};
 #endif
-  std::unique_ptr<ClassState[]> classes;
 
+ private:
+  ClassState* shard_base(std::uint32_t shard) const {
+    return shards_[shard].load(std::memory_order_acquire);
+  }
+  std::unique_ptr<ClassState[]> make_shard(std::uint32_t shard);
+  std::array<std::unique_ptr<ClassState[]>, kClassShards> shard_storage_;
+  std::array<std::atomic<ClassState*>, kClassShards> shards_{};
+  std::mutex shard_mutex_;
+
+ public:
   std::mutex compact_lock;
   std::mutex lru_lock;
   ZsPage* lru_head = nullptr;  // most recently allocated into

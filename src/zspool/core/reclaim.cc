@@ -37,7 +37,7 @@ Isolated take_coldest(PoolState& p) {
     std::uint32_t cls = 0;
     ZsPage* z = p.lru_peek_tail(&cls);
     if (z == nullptr) return {};
-    ClassState& c = p.class_state(cls);
+    ClassState& c = *p.state_at(cls);  // a zspage's state exists while the pool lives
     std::lock_guard lock(c.lock);
     if (!p.lru_isolate(z, cls)) continue;  // freed, reused or taken meanwhile: look again
     z->under_reclaim = true;

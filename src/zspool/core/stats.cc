@@ -38,20 +38,23 @@ PoolStats Pool::stats() const {
   s.max_chain = p.table.max_chain();
   s.huge_class_size = p.table.huge_class_size();
   for (std::uint32_t i = 0; i < p.class_count(); ++i) {
-    ClassState& c = p.class_state(i);
+    const SizeClass& info = *p.class_state(i).info;
     ClassStats cs;
     cs.index = i;
-    cs.size = c.info->size;
-    cs.pages_per_zspage = c.info->pages_per_zspage;
-    cs.objs_per_zspage = c.info->objs_per_zspage;
-    cs.huge = c.info->huge;
-    {
-      std::lock_guard lock(c.lock);
-      cs.fullness = zspages_per_group(p, c);
-      cs.zspages = c.zspages;
-      cs.obj_used = c.obj_used;
-      cs.pages_used = c.pages_committed;
-      s.handle_slots_in_use += c.slots_in_use;
+    cs.size = info.size;
+    cs.pages_per_zspage = info.pages_per_zspage;
+    cs.objs_per_zspage = info.objs_per_zspage;
+    cs.huge = info.huge;
+    for (std::uint32_t shard = 0; shard < kClassShards; ++shard) {  // a class sums its shards
+      ClassState* c = p.state_at(shard * p.class_count() + i);
+      if (c == nullptr) continue;
+      std::lock_guard lock(c->lock);
+      const auto groups = zspages_per_group(p, *c);
+      for (int g = 0; g < kFullnessGroups; ++g) cs.fullness[g] += groups[g];
+      cs.zspages += c->zspages;
+      cs.obj_used += c->obj_used;
+      cs.pages_used += c->pages_committed;
+      s.handle_slots_in_use += c->slots_in_use;
     }
     cs.obj_allocated = cs.zspages * cs.objs_per_zspage;
     cs.freeable = (cs.obj_allocated - cs.obj_used) / cs.objs_per_zspage * cs.pages_per_zspage;
@@ -65,7 +68,8 @@ PoolStats Pool::stats() const {
   s.handle_slot_bytes = p.handles.committed_bytes();
   s.descriptor_bytes = p.descriptors.committed_bytes();
   s.metadata_bytes = s.handle_slot_bytes + s.descriptor_bytes +
-                     p.class_count() * sizeof(ClassState) + sizeof(PoolState);
+                     p.shards_in_use() * p.class_count() * sizeof(ClassState) + sizeof(PoolState);
+  s.class_shards = p.shards_in_use();
   s.reclaim_attempts = p.reclaim_attempts.load(std::memory_order_relaxed);
   s.zspages_reclaimed = p.zspages_reclaimed.load(std::memory_order_relaxed);
   s.evict_calls = p.evict_calls.load(std::memory_order_relaxed);

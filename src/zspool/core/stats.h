@@ -44,6 +44,7 @@ inline constexpr int kFullnessFull = kFullnessGroups - 1;
   X(handle_slot_bytes, "memory committed for handle slots")                          \
   X(descriptor_bytes, "memory committed for zspage descriptors")                     \
   X(metadata_bytes, "handle slots + descriptors + class table")                      \
+  X(class_shards, "class shards in use: 1 until threads contend for a class lock")   \
   X(reclaim_attempts, "zspages taken off the LRU for reclaim")                       \
   X(zspages_reclaimed, "zspages freed by reclaim")                                   \
   X(evict_calls, "calls to the evict handler")                                       \

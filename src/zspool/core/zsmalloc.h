@@ -138,6 +138,7 @@ struct zs_pool_stats {
   unsigned long deferred_handles_released;
   unsigned long alloc_failures;
   unsigned long mapped_objects; /* live zs_map_object mappings */
+  unsigned long class_shards;   /* class shards in use (1 until threads contend) */
 };
 
 /* Fills *stats (all zero for a NULL pool); a NULL stats is ignored. */

@@ -78,9 +78,32 @@ PoolState::PoolState(PoolOptions opts, SizeClassTable t)
                                  : std::make_shared<OsPageSource>(options.page_cache_bytes,
                                                                   options.page_cache_decay)),
       handles(options.max_handles),
-      descriptors(options.max_zspages, writeback()),
-      classes(new ClassState[table.classes().size()]) {
-  for (std::uint32_t i = 0; i < class_count(); ++i) classes[i].info = &table.at(i);
+      descriptors(options.max_zspages, writeback()) {
+  shard_storage_[0] = make_shard(0);
+  shards_[0].store(shard_storage_[0].get(), std::memory_order_release);
+}
+
+std::unique_ptr<ClassState[]> PoolState::make_shard(std::uint32_t shard) {
+  std::unique_ptr<ClassState[]> states(new ClassState[class_count()]);
+  for (std::uint32_t i = 0; i < class_count(); ++i) {
+    states[i].info = &table.at(i);
+    states[i].state_index = shard * class_count() + i;
+  }
+  return states;
+}
+
+ClassState* PoolState::shard_state(std::uint32_t class_index, std::uint32_t shard) {
+  if (ClassState* base = shard_base(shard)) return base + class_index;
+  std::lock_guard lock(shard_mutex_);
+  if (shard_storage_[shard] == nullptr) {
+    try {
+      shard_storage_[shard] = make_shard(shard);
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+    shards_[shard].store(shard_storage_[shard].get(), std::memory_order_release);
+  }
+  return shard_storage_[shard].get() + class_index;
 }
 
 std::uint64_t PoolState::read_header(const ClassState& c, const ZsPage* z,
@@ -123,7 +146,7 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   }
   ZS_ASSERT(z->pins.load() == 0);
   z->base = static_cast<std::byte*>(mem);
-  z->class_index = c.info->index;
+  z->class_index = static_cast<std::uint16_t>(c.state_index);
   z->inuse = 0;
   z->bump = 0;
   z->committed = 0;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "zspool/platform/os.h"
+#include "zspool/platform/spin_mutex.h"
 
 namespace zspool {
 
@@ -112,7 +113,7 @@ class OsPageSource final : public PageSource {
 
   const std::size_t cache_limit_;
   const std::chrono::nanoseconds decay_;
-  mutable std::mutex mutex_;
+  mutable SpinThenBlockMutex mutex_;
   std::vector<os::VirtualRange> arenas_;
   std::size_t arena_used_ = 0;  // bump offset into arenas_.back()
   // Per span size, oldest first: acquire takes the newest (back), purge the oldest (front).

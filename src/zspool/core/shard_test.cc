@@ -1,0 +1,135 @@
+// Class shards (pool_state.h, ClassState): a thread that keeps contending for a class lock
+// moves to a shard of its own; objects in any shard read, write, compact and free as usual.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <semaphore>
+#include <thread>
+#include <vector>
+
+#include "zspool/core/pool.h"
+#include "zspool/core/pool_state.h"
+#include "zspool/core/sync_point.h"
+
+namespace zspool {
+namespace {
+
+constexpr std::size_t kSize = 500;
+
+struct Allocated {
+  std::vector<Handle> holder, contender;
+};
+
+thread_local bool t_is_holder = false;
+
+// Forces `rounds` contended mallocs of one class, deterministically: each round, the holder
+// thread stops inside malloc with the class lock held ("malloc.locked") until the contender's
+// malloc has found that lock taken ("malloc.contended"), and starts the next round only once that
+// malloc has returned. Both threads are fresh, so each starts on shard 0 with no contention
+// counted.
+Allocated contend(Pool& pool, std::uint32_t rounds) {
+  std::binary_semaphore held{0}, contended{0}, done{0};
+  testing::set_sync_point("malloc.locked", [&](std::uint64_t) {
+    if (!t_is_holder) return;
+    held.release();
+    contended.acquire();
+  });
+  testing::set_sync_point("malloc.contended", [&](std::uint64_t) {
+    if (!t_is_holder) contended.release();
+  });
+  Allocated out;
+  std::thread holder([&] {
+    t_is_holder = true;
+    for (std::uint32_t i = 0; i < rounds; ++i) {
+      out.holder.push_back(pool.malloc(kSize).value_or(0));
+      done.acquire();
+    }
+  });
+  std::thread contender([&] {
+    for (std::uint32_t i = 0; i < rounds; ++i) {
+      held.acquire();
+      out.contender.push_back(pool.malloc(kSize).value_or(0));
+      done.release();
+    }
+  });
+  holder.join();
+  contender.join();
+  testing::clear_sync_points();
+  return out;
+}
+
+void fill(Pool& pool, Handle h, unsigned char byte) {
+  std::vector<std::byte> data(kSize, std::byte{byte});
+  ASSERT_EQ(pool.write(h, data), Error::ok);
+}
+
+bool holds(Pool& pool, Handle h, unsigned char byte) {
+  std::vector<std::byte> data(kSize);
+  return pool.read(h, data) == Error::ok &&
+         std::all_of(data.begin(), data.end(), [&](std::byte b) { return b == std::byte{byte}; });
+}
+
+TEST(ClassShards, ASingleThreadNeverLeavesShardZero) {
+  auto pool = std::move(*Pool::create({}));
+  std::vector<Handle> hs;
+  for (int i = 0; i < 20000; ++i) hs.push_back(*pool->malloc(16 + i % 3000));
+  for (Handle h : hs) ASSERT_EQ(pool->free(h), Error::ok);
+  EXPECT_EQ(pool->stats().class_shards, 1u);
+}
+
+TEST(ClassShards, FewerContendedMallocsThanTheThresholdDoNotMove) {
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  auto pool = std::move(*Pool::create({}));
+  const Allocated a = contend(*pool, kShardMoveAfter - 1);
+  EXPECT_EQ(pool->stats().class_shards, 1u);
+  for (Handle h : a.holder) EXPECT_EQ(pool->free(h), Error::ok);
+  for (Handle h : a.contender) EXPECT_EQ(pool->free(h), Error::ok);
+}
+
+TEST(ClassShards, AThreadThatKeepsContendingMovesAndItsObjectsWorkEverywhere) {
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  auto pool = std::move(*Pool::create({}));
+  const Allocated a = contend(*pool, kShardMoveAfter);
+  ASSERT_EQ(a.contender.size(), kShardMoveAfter);
+  PoolStats s = pool->stats();
+  EXPECT_EQ(s.class_shards, 2u) << "the contender moved to shard 1";
+  EXPECT_EQ(s.objects, 2 * kShardMoveAfter);
+  const std::uint32_t cls = pool->classes().class_for_request(kSize).index;
+  // Shard 0 holds every object but the contender's last; shard 1 holds that one, in a zspage of
+  // its own.
+  const std::uint64_t per = s.classes[cls].objs_per_zspage;
+  const std::uint64_t in_shard0 = 2 * kShardMoveAfter - 1;
+  EXPECT_EQ(s.classes[cls].zspages, (in_shard0 + per - 1) / per + 1);
+  EXPECT_EQ(s.classes[cls].obj_used, 2 * kShardMoveAfter) << "a class sums its shards";
+
+  // The moved thread keeps allocating in its shard: objects there behave like any other, from
+  // any thread, through every operation.
+  std::vector<Handle> more;
+  std::thread([&] {
+    // A fresh thread starts on shard 0, so the contender's shard is reached through `a`'s last
+    // handle only; allocate more from this thread too and mix them.
+    for (int i = 0; i < 300; ++i) more.push_back(*pool->malloc(kSize));
+  }).join();
+  std::vector<Handle> all = a.holder;
+  all.insert(all.end(), a.contender.begin(), a.contender.end());
+  all.insert(all.end(), more.begin(), more.end());
+  for (std::size_t i = 0; i < all.size(); ++i) fill(*pool, all[i], static_cast<unsigned char>(i));
+  for (std::size_t i = 0; i < all.size(); i += 2) ASSERT_EQ(pool->free(all[i]), Error::ok);
+  pool->compact();
+  for (std::size_t i = 1; i < all.size(); i += 2)
+    EXPECT_TRUE(holds(*pool, all[i], static_cast<unsigned char>(i))) << "object " << i;
+  {
+    auto m = pool->map(a.contender.back(), MapMode::read_only);
+    ASSERT_TRUE(m);
+  }
+  for (std::size_t i = 1; i < all.size(); i += 2) ASSERT_EQ(pool->free(all[i]), Error::ok);
+  s = pool->stats();
+  EXPECT_EQ(s.objects, 0u);
+  EXPECT_EQ(s.pages, 0u) << "every shard's zspages were freed";
+  EXPECT_EQ(s.handle_slots_in_use, 0u);
+  EXPECT_EQ(pool->free(a.contender.back()), Error::stale_handle);
+}
+
+}  // namespace
+}  // namespace zspool
