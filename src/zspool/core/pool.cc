@@ -73,17 +73,13 @@ struct ShardHint {
 };
 thread_local ShardHint t_shard_hint;
 
-// Locks and returns the ClassState this thread allocates `class_index` from.
-ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
-                                  std::unique_lock<SpinThenBlockMutex>& lock) {
+// The contended path of lock_class_for_malloc: counts the contention, moves this thread to the
+// next shard once it has contended kShardMoveAfter times (net), and waits for the lock.
+[[gnu::noinline]] ClassState& lock_contended_class(PoolState& p, std::uint32_t class_index,
+                                                   ClassState* c,
+                                                   std::unique_lock<SpinThenBlockMutex>& lock) {
   ShardHint& hint = t_shard_hint;
-  ClassState* c = p.shard_state(class_index, hint.shard);
   if (c == nullptr) c = &p.class_state(class_index);  // a shard could not be allocated
-  if (c->lock.try_lock()) {
-    lock = std::unique_lock(c->lock, std::adopt_lock);
-    if (hint.contended > 0 && ++hint.calm == 0) --hint.contended;
-    return *c;
-  }
   ZSPOOL_SYNC_POINT("malloc.contended", class_index);
   if (++hint.contended >= kShardMoveAfter) {
     hint.contended = 0;
@@ -91,6 +87,20 @@ ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
     if (ClassState* next = p.shard_state(class_index, hint.shard)) c = next;
   }
   lock = std::unique_lock(c->lock);
+  return *c;
+}
+
+// Locks and returns the ClassState this thread allocates `class_index` from.
+ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
+                                  std::unique_lock<SpinThenBlockMutex>& lock) {
+  ShardHint& hint = t_shard_hint;
+  ClassState* c =
+      hint.shard == 0 ? &p.class_state(class_index) : p.shard_state(class_index, hint.shard);
+  if (c == nullptr || !c->lock.try_lock()) [[unlikely]]
+    return lock_contended_class(p, class_index, c, lock);
+  lock = std::unique_lock(c->lock, std::adopt_lock);
+  if (hint.contended > 0 && ++hint.calm == 0) [[unlikely]]
+    --hint.contended;
   return *c;
 }
 

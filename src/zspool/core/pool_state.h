@@ -35,7 +35,7 @@
 //   free:  ┌──────────────────────────────────────────────────────────────────┬───┐
 //          │ next free slot in this class's free-slot list (63)               │ 1 │
 //          └──────────────────────────────────────────────────────────────────┴───┘
-//   The class field holds the state index, shard * class_count + class (see ClassState).
+//   The class field holds the state index, class * kClassShards + shard (see ClassState).
 //   Budget: 10 class bits >= 4 shards * 256 classes (64 KiB pages: 256); 16 index bits >= 32768
 //   objects (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
 //
@@ -78,6 +78,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -315,11 +316,12 @@ class DescriptorTable {
 // compacts on its own, so after compaction a class holds at most one partly used zspage per
 // shard in use.
 //
-//   state index  =  shard * class_count + class      (< kClassShards * 256 <= 2^10)
-//   shard 0's state index is the class index, as in a pool without shards
+//   state index  =  class * kClassShards + shard     (< 256 * kClassShards <= 2^10)
+//   so the shard and class are a mask and a shift away (no division on the free path)
 inline constexpr std::uint32_t kClassShards = 4;
 inline constexpr std::uint32_t kShardMoveAfter = 8;  // contended mallocs (net) before a move
 static_assert(kClassShards * 256 <= (1u << kSlotClassBits), "state index must fit the slot");
+static_assert(std::has_single_bit(kClassShards));
 
 struct alignas(64) ClassState {
   SpinThenBlockMutex lock;
@@ -346,10 +348,10 @@ class PoolState {
   // The state with this index, or nullptr if its shard does not exist (or the index is out of
   // range: it may come from a corrupted handle).
   ClassState* state_at(std::uint32_t state_index) const {
-    const std::uint32_t shard = state_index / class_count();
-    if (shard >= kClassShards) return nullptr;
-    ClassState* base = shard_base(shard);
-    return base == nullptr ? nullptr : base + state_index % class_count();
+    const std::uint32_t class_index = state_index / kClassShards;
+    if (class_index >= class_count()) return nullptr;
+    ClassState* base = shard_base(state_index % kClassShards);
+    return base == nullptr ? nullptr : base + class_index;
   }
   // The class's state in `shard`, allocating the shard on first use; nullptr if that fails.
   // Takes shard_mutex: call with no lock held.

@@ -46,7 +46,7 @@ PoolStats Pool::stats() const {
     cs.objs_per_zspage = info.objs_per_zspage;
     cs.huge = info.huge;
     for (std::uint32_t shard = 0; shard < kClassShards; ++shard) {  // a class sums its shards
-      ClassState* c = p.state_at(shard * p.class_count() + i);
+      ClassState* c = p.state_at(i * kClassShards + shard);
       if (c == nullptr) continue;
       std::lock_guard lock(c->lock);
       const auto groups = zspages_per_group(p, *c);

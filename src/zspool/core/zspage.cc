@@ -87,7 +87,7 @@ std::unique_ptr<ClassState[]> PoolState::make_shard(std::uint32_t shard) {
   std::unique_ptr<ClassState[]> states(new ClassState[class_count()]);
   for (std::uint32_t i = 0; i < class_count(); ++i) {
     states[i].info = &table.at(i);
-    states[i].state_index = shard * class_count() + i;
+    states[i].state_index = i * kClassShards + shard;
   }
   return states;
 }

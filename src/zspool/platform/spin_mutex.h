@@ -40,7 +40,7 @@ class SpinThenBlockMutex {
     if (try_acquire()) return;
     lock_contended();
   }
-  bool try_lock() { return !held_.load(std::memory_order_relaxed) && try_acquire(); }
+  bool try_lock() { return try_acquire(); }
   void unlock() { held_.store(false, std::memory_order_release); }
 
  private:
