@@ -8,6 +8,8 @@
 //   lazy commit: repeat while a source and a destination exist, so a class is left with at most
 //     one partly-used unmapped zspage (every hole filled costs no new page: holes lie in
 //     committed pages, and the source's pages are freed when it empties)
+//   per class shard (pool_state.h); then a class with several shards in use has its higher
+//   shards' partly-used zspages drained into the lower shards' (merge_shards below)
 //
 // Then, under lazy commit only, condense: each partly-used unmapped zspage moves its objects at
 // the highest indices into its lowest holes, so its live objects are exactly [0, inuse), and
@@ -66,26 +68,33 @@ ZsPage* pick_destination(const PoolState& p, const ClassState& c, const ZsPage* 
 }
 
 // Copies the allocated object (src, i) with this header to (dst, j) and points its handle slot
-// there. The caller owns the bookkeeping of both indices.
-void move_object(PoolState& p, ClassState& c, ZsPage* src, std::uint32_t i, ZsPage* dst,
-                 std::uint32_t j, std::uint64_t header) {
-  std::memcpy(p.object_address(c, dst, j), p.object_address(c, src, i), c.info->size);
-  p.write_header(c, dst, j, header);
+// there. The caller owns the bookkeeping of both indices. src and dst may belong to two shards
+// of one class (sc, dc): the same object size, both locks held.
+void move_object(PoolState& p, ClassState& sc, ZsPage* src, std::uint32_t i, ClassState& dc,
+                 ZsPage* dst, std::uint32_t j, std::uint64_t header) {
+  std::memcpy(p.object_address(dc, dst, j), p.object_address(sc, src, i), sc.info->size);
+  p.write_header(dc, dst, j, header);
   p.handles.slot(header_payload(header))
-      .store(encode_location({c.state_index, p.descriptors.id_of(dst), j}),
+      .store(encode_location({dc.state_index, p.descriptors.id_of(dst), j}),
              std::memory_order_release);
 }
 
-// Moves objects from src to dst until src is empty or dst is full; returns the pages dst had
-// to commit for them.
-std::uint32_t migrate_objects(PoolState& p, ClassState& c, ZsPage* src, ZsPage* dst) {
+// Moves objects from src (of sc) to dst (of dc) until src is empty or dst is full; returns the
+// pages dst had to commit for them. Between shards, each moved object's count and handle slot
+// move to dc too (its free() will lock dc from now on).
+std::uint32_t migrate_objects(PoolState& p, ClassState& sc, ZsPage* src, ClassState& dc,
+                              ZsPage* dst) {
   const std::uint32_t committed_before = dst->committed;
   for (std::uint32_t i = 0; i < src->bump && src->inuse > 0; ++i) {
-    if (dst->inuse == c.info->objs_per_zspage) break;
-    const std::uint64_t header = p.read_header(c, src, i);
+    if (dst->inuse == dc.info->objs_per_zspage) break;
+    const std::uint64_t header = p.read_header(sc, src, i);
     if (!header_allocated(header)) continue;
-    move_object(p, c, src, i, dst, p.take_free_object(c, dst), header);
-    p.push_free_object(c, src, i);
+    move_object(p, sc, src, i, dc, dst, p.take_free_object(dc, dst), header);
+    p.push_free_object(sc, src, i);
+    if (&sc != &dc) {
+      --sc.obj_used, --sc.slots_in_use;
+      ++dc.obj_used, ++dc.slots_in_use;
+    }
   }
   return dst->committed - committed_before;
 }
@@ -103,7 +112,7 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
     p.remove_fullness(c, src);
     p.remove_fullness(c, dst);
     while (src->inuse > 0 && dst != nullptr) {
-      committed += migrate_objects(p, c, src, dst);
+      committed += migrate_objects(p, c, src, c, dst);
       p.insert_fullness(c, dst);
       dst = src->inuse > 0 ? pick_destination(p, c, src) : nullptr;
       if (dst != nullptr) p.remove_fullness(c, dst);
@@ -117,6 +126,51 @@ std::size_t compact_class(PoolState& p, ClassState& c) {
     }
   }
   return released > committed ? released - committed : 0;
+}
+
+// ── merging a class's shards ──
+//
+// Each shard compacts on its own (compact_class), which leaves a class whose objects are spread
+// over several shards with up to one partly used zspage per shard. Merging then moves objects
+// from higher shards' partly used zspages into lower shards' fullest ones, so the class ends as
+// dense as if it had one shard. Both shards' locks are held, the lower shard's first (the only
+// place two class locks are held at once: see the lock order in pool_state.h).
+
+// Moves objects of sc's partly used zspages into dc's; returns pages freed, net.
+std::size_t drain_shard_into(PoolState& p, ClassState& dc, ClassState& sc) {
+  ZS_ASSERT(dc.info == sc.info && dc.state_index < sc.state_index);
+  std::lock_guard lower(dc.lock);
+  std::lock_guard higher(sc.lock);
+  std::size_t released = 0, committed = 0;
+  for (;;) {
+    ZsPage* src = pick_source(p, sc);
+    ZsPage* dst = src == nullptr ? nullptr : pick_destination(p, dc, nullptr);
+    if (dst == nullptr) break;
+    p.remove_fullness(sc, src);
+    p.remove_fullness(dc, dst);
+    committed += migrate_objects(p, sc, src, dc, dst);
+    p.insert_fullness(dc, dst);
+    if (src->inuse == 0 && src->pins.load(std::memory_order_acquire) == 0) {
+      released += src->committed;
+      p.destroy_zspage(sc, src);
+    } else {
+      p.insert_fullness(sc, src);  // dst is full now: the next round picks another
+    }
+  }
+  return released > committed ? released - committed : 0;
+}
+
+// Merges every pair of existing shards of one class, lower shards receiving.
+std::size_t merge_shards(PoolState& p, std::uint32_t class_index) {
+  std::size_t freed = 0;
+  for (std::uint32_t d = 0; d < kClassShards; ++d) {
+    ClassState* dc = p.state_at(class_index * kClassShards + d);
+    if (dc == nullptr) continue;
+    for (std::uint32_t s = kClassShards - 1; s > d; --s)
+      if (ClassState* sc = p.state_at(class_index * kClassShards + s))
+        freed += drain_shard_into(p, *dc, *sc);
+  }
+  return freed;
 }
 
 // ── condense (lazy commit only) ──
@@ -144,7 +198,7 @@ void pack_objects_low(PoolState& p, ClassState& c, ZsPage* z) {
     while (last > hole && !header_allocated(p.read_header(c, z, last - 1))) --last;
     if (hole == last) break;  // [0, hole) allocated, nothing allocated at or past it
     --last;                   // hole is free and last is allocated, so hole < last here
-    move_object(p, c, z, last, z, hole, p.read_header(c, z, last));
+    move_object(p, c, z, last, c, z, hole, p.read_header(c, z, last));
     ++hole;
   }
   ZS_ASSERT(hole == z->inuse);
@@ -176,10 +230,17 @@ std::size_t Pool::compact() {
   std::lock_guard compacting(p.compact_lock);
   std::size_t freed = 0;
   p.for_each_state([&](ClassState& c) {
-    if (c.info->huge) return;  // one object per zspage: nothing to gain
-    freed += compact_class(p, c);
-    if (p.options.lazy_commit) freed += condense_class(p, c);
+    if (!c.info->huge) freed += compact_class(p, c);  // huge: one object a zspage, no gain
   });
+  if (p.shards_in_use() > 1) {
+    for (std::uint32_t i = 0; i < p.class_count(); ++i)
+      if (!p.class_state(i).info->huge) freed += merge_shards(p, i);
+  }
+  if (p.options.lazy_commit) {
+    p.for_each_state([&](ClassState& c) {
+      if (!c.info->huge) freed += condense_class(p, c);
+    });
+  }
   p.pages_compacted.fetch_add(freed, std::memory_order_relaxed);
   p.source->trim();
   return freed;

@@ -153,8 +153,9 @@ struct LockedObject {
   bool deferred = false;  // freed while its zspage is under reclaim; still readable then
 };
 
-// The class a handle belongs to, read without a lock (the class bits never change).
-Result<ClassState*> class_of_handle(PoolState& p, Handle h) {
+// The state a handle's object lives in, read without a lock. Its class never changes; its shard
+// may, when compaction merges shards, so lock_object re-checks under the lock.
+Result<ClassState*> state_of_handle(PoolState& p, Handle h) {
   if (!p.handles.issued(h)) return Error::invalid_handle;
   const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
   if (slot_is_free(word)) return Error::stale_handle;
@@ -163,18 +164,29 @@ Result<ClassState*> class_of_handle(PoolState& p, Handle h) {
   return c;
 }
 
+// Locks the state the slot names and re-reads the slot (stable under that lock: only compaction
+// rewrites live slots, holding the locks of the states involved). If the object moved to another
+// shard of its class meanwhile, starts again from the slot's new state.
 Result<LockedObject> lock_object(PoolState& p, Handle h) {
-  auto c = class_of_handle(p, h);
-  if (!c) return c.error();
   LockedObject o;
-  o.c = *c;
-  o.lock = std::unique_lock(o.c->lock);
-  const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
-  if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
-  const ObjLocation loc = decode_location(word);
+  ObjLocation loc;
+  for (;;) {
+    auto c = state_of_handle(p, h);
+    if (!c) return c.error();
+    ZSPOOL_SYNC_POINT("lock_object.state_read", h);
+    o.c = *c;
+    o.lock = std::unique_lock(o.c->lock);
+    const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
+    if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
+    loc = decode_location(word);
+    if (loc.class_index == o.c->state_index) break;
+    if (loc.class_index / kClassShards != o.c->state_index / kClassShards)
+      return Error::invalid_handle;  // a class never changes: the slot was reused or is corrupt
+    o.lock.unlock();                 // moved to another shard of its class: follow it
+  }
   o.z = p.descriptors.find(loc.zspage_id);
-  if (loc.class_index != o.c->state_index || o.z == nullptr || o.z->base == nullptr ||
-      o.z->class_index != loc.class_index || loc.obj_index >= o.z->bump)
+  if (o.z == nullptr || o.z->base == nullptr || o.z->class_index != loc.class_index ||
+      loc.obj_index >= o.z->bump)
     return Error::invalid_handle;
   o.idx = loc.obj_index;
   const std::uint64_t header = p.read_header(*o.c, o.z, o.idx);

@@ -16,6 +16,8 @@
 // handler, which copies it elsewhere and frees its handle (see reclaim.cc for the protocol).
 //
 // Thread safety: every public member function may be called from any thread at any time.
+// Threads that allocate in the same size classes at the same time spread over up to 4 class
+// shards by themselves (see ClassState in pool_state.h); PoolStats::class_shards says how many.
 // A Mapping must be released (destroyed or reset) before its handle is freed.
 #pragma once
 

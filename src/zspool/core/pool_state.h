@@ -7,14 +7,17 @@
 //                                                          DescriptorTable::mutex,
 //                                                          PageSource's own mutex }
 //   shard_mutex: a leaf, taken with no other lock held (malloc, allocating a class shard).
+//   Two ClassState locks at once: only compaction's shard merge, two shards of one class, the
+//   lower state index first. Everything else holds one class lock at a time.
 //
 //   * compact_lock: one compaction at a time (held across classes, never by malloc/free).
 //   * ClassState::lock: everything about one class — its fullness lists, its zspages' freelists,
 //     inuse counts and object headers, the handle slots of its objects, its free-slot list, and
 //     the copy of object bytes in read()/write()/compaction. There is no pool-wide lock on the
-//     allocation path: a handle's class is encoded in its slot and never changes, so free/map
-//     read the slot, lock that class, and re-read the slot (stable under the class lock: only
-//     compaction rewrites slots, and it holds the class lock).
+//     allocation path: a handle's class (and shard) is encoded in its slot, so free/map read the
+//     slot, lock that ClassState, and re-read the slot (stable under that lock: only compaction
+//     rewrites live slots, and it holds the locks of the states involved). The class never
+//     changes; the shard changes when compaction merges shards, and then they retry.
 //   * Class shards: a size class may have up to kClassShards ClassStates (below), each a
 //     lock of its own over zspages of its own. A handle's slot names its ClassState (its
 //     "state index"), so free/map find the right shard the same way as the right class.
@@ -313,8 +316,8 @@ class DescriptorTable {
 // and allocates from that shard's zspages from then on; frees go to whichever shard the object
 // lives in. A single-threaded user never contends, stays on shard 0 and never pays for shards;
 // shard s > 0 is allocated (class_count states) the first time a thread moves there. Each shard
-// compacts on its own, so after compaction a class holds at most one partly used zspage per
-// shard in use.
+// compacts on its own, then compaction merges a class's shards (moving objects from higher
+// shards' partly used zspages into lower shards'), so a class ends as dense as with one shard.
 //
 //   state index  =  class * kClassShards + shard     (< 256 * kClassShards <= 2^10)
 //   so the shard and class are a mask and a shift away (no division on the free path)
