@@ -49,8 +49,9 @@ void release_pages(void* p, std::size_t bytes) noexcept;
 
 // Makes the pages behind [p, p + bytes) resident and writable now, as a write to each would
 // (MADV_POPULATE_WRITE), so the first writes to them take no page fault. Where faults are dear
-// this is cheaper: in the shadow-paging VM of BENCHMARKS.md a faulting write costs 40-80 us, a
-// one-page populate plus that write 30-60 us, and a populate of 8 pages ~5 us per page. False if
+// this is cheaper: on the idle VM of BENCHMARKS.md a faulting write costs ~0.96 us, a one-page
+// populate ~0.76 us and one of 16 pages ~0.50 us a page (build/platform_benchmark); when that VM
+// was loaded, 40-80 us against 30-60 us. False if
 // the kernel cannot (before Linux 5.14) or the range is not mapped; the pages then fault in on
 // first touch as before. Precondition: p and bytes are multiples of page_size().
 bool populate_pages(void* p, std::size_t bytes) noexcept;
