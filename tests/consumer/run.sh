@@ -23,6 +23,21 @@ cmake --build "$build_dir" --target zspool_platform zspool_core zspool_store >/d
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 test -f "$prefix/include/zspool/core/zsmalloc.h"
 
+step "installed headers: public ones each compile alone, internal ones are not installed"
+for internal in core/pool_state.h core/debug.h core/sync_point.h core/test_util.h \
+  platform/proc_maps.h; do
+  if [[ -e "$prefix/include/zspool/$internal" ]]; then
+    echo "internal header installed: $internal" >&2
+    exit 1
+  fi
+done
+while IFS= read -r header; do
+  rel=${header#"$prefix/include/"}
+  printf '#include <%s>\n' "$rel" >"$tmp/alone.cc"
+  ${CXX:-c++} -std=c++20 -fsyntax-only -I"$prefix/include" "$tmp/alone.cc" ||
+    { echo "installed header does not compile alone: $rel" >&2; exit 1; }
+done < <(find "$prefix/include/zspool" -name '*.h' | sort)
+
 step "find_package(zspool): configure, build, run"
 cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_BUILD_TYPE=Release >"$tmp/configure.log" 2>&1 || { cat "$tmp/configure.log"; exit 1; }
