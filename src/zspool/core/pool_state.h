@@ -393,6 +393,7 @@ class PoolState {
   // An object index to allocate: the freelist's head, else the bump index (committing its
   // pages). Precondition: z has room (inuse < objs_per_zspage, not under reclaim).
   std::uint32_t take_free_object(ClassState& c, ZsPage* z);
+  void prefetch_next_object(const ClassState& c, const ZsPage* z) const;
   // Counts z's first `through` pages as held (no-op for pages already counted).
   void commit_pages(ClassState& c, ZsPage* z, std::uint32_t through);
   // Gives z's pages from `keep` on back to the OS (MADV_DONTNEED) and stops counting them;

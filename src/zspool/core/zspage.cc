@@ -247,7 +247,7 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
     idx = z->bump++;
     const std::size_t ps = table.page_size();
     const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
-    const auto through = static_cast<std::uint32_t>((end + ps - 1) / ps);
+    const auto through = static_cast<std::uint32_t>((end + ps - 1) >> std::countr_zero(ps));
     // The pages this object is the first to reach are populated by one call before the header
     // and data writes touch them, which costs less than faulting them in where faults are dear
     // (in a VM). Only these pages, counted from now on, so lazy commit stays exact.
@@ -257,7 +257,25 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
     commit_pages(c, z, through);
   }
   ++z->inuse;
+  prefetch_next_object(c, z);
   return idx;
+}
+
+// The object this zspage will hand out next has its header read (freelist) or written (bump)
+// then: start fetching its line now, while this malloc goes on, so that the next allocation in
+// the class finds it in the cache instead of stalling under the class lock.
+void PoolState::prefetch_next_object(const ClassState& c, const ZsPage* z) const {
+  if (c.info->huge) return;
+  std::uint32_t next;
+  if (z->first_free != kNoFreeObject)
+    next = static_cast<std::uint32_t>(z->first_free);
+  else if (z->bump < c.info->objs_per_zspage &&
+           std::uint64_t{z->bump} * c.info->size + kHeaderSize <=
+               std::uint64_t{z->committed} * table.page_size())
+    next = z->bump;  // only within committed pages: a prefetch must not fault a page in
+  else
+    return;
+  __builtin_prefetch(object_address(c, z, next), 1, 3);
 }
 
 void PoolState::push_free_object(ClassState& c, ZsPage* z, std::uint32_t idx) {
