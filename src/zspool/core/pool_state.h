@@ -314,7 +314,7 @@ class DescriptorTable {
 // same zspage's cache lines. So a thread that keeps finding its class lock taken (kShardMoveAfter
 // contended mallocs, forgiven one per 256 uncontended) moves to the next shard, for every class,
 // and allocates from that shard's zspages from then on; frees go to whichever shard the object
-// lives in. A single-threaded user never contends, stays on shard 0 and never pays for shards;
+// lives in. A single-threaded user never contends and stays on shard 0;
 // shard s > 0 is allocated (class_count states) the first time a thread moves there. Each shard
 // compacts on its own, then compaction merges a class's shards (moving objects from higher
 // shards' partly used zspages into lower shards'), so a class ends as dense as with one shard.
