@@ -1,5 +1,5 @@
-// Compaction: per class, largest class first, move live objects from the emptiest zspages into
-// the fullest ones, rewrite their handle slots, and free the zspages that empty.
+// Compaction: class by class (each shard of it on its own), move live objects from the emptiest
+// zspages into the fullest ones, rewrite their handle slots, and free the zspages that empty.
 //
 //   source      = the emptiest zspage (lowest non-empty fullness group 1..10) with no mapping
 //   destination = the fullest zspage with room (highest group 1..10), not the source
@@ -150,7 +150,7 @@ std::size_t drain_shard_into(PoolState& p, ClassState& dc, ClassState& sc) {
     p.remove_fullness(dc, dst);
     committed += migrate_objects(p, sc, src, dc, dst);
     p.insert_fullness(dc, dst);
-    if (src->inuse == 0 && src->pins.load(std::memory_order_acquire) == 0) {
+    if (src->inuse == 0) {  // unpinned: pick_source says so, and pins grow only under sc.lock
       released += src->committed;
       p.destroy_zspage(sc, src);
     } else {
