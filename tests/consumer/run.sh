@@ -24,7 +24,7 @@ cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 test -f "$prefix/include/zspool/core/zsmalloc.h"
 
 step "installed headers: public ones each compile alone, internal ones are not installed"
-for internal in core/pool_state.h core/debug.h core/sync_point.h core/test_util.h \
+for internal in core/pool_state.h core/debug.h core/sync_point.h core/test_util.h core/bench_pages.h \
   platform/proc_maps.h; do
   if [[ -e "$prefix/include/zspool/$internal" ]]; then
     echo "internal header installed: $internal" >&2

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "zspool/core/bench_pages.h"
 #include "zspool/core/pool.h"
 #include "zspool/core/zsmalloc.h"
 
@@ -35,70 +36,6 @@ constexpr std::size_t kCorpusBytes = std::size_t{64} << 20;
 
 // ── the size distribution ──────────────────────────────────────────────────────────────────
 
-// Appends up to `budget` bytes of whole 4 KiB pages of the regular files under `dir` whose
-// names pass `want`, in sorted path order (so every run reads the same data).
-void read_pages(const std::filesystem::path& dir, bool recursive, bool (*want)(const std::string&),
-                std::size_t budget, std::vector<char>& out) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> files;
-  std::error_code ec;
-  const auto opts = fs::directory_options::skip_permission_denied;
-  auto consider = [&](const fs::directory_entry& e) {
-    std::error_code ignored;
-    if (e.is_symlink(ignored) || !e.is_regular_file(ignored)) return;
-    if (want(e.path().filename().string())) files.push_back(e.path());
-  };
-  if (recursive) {
-    for (fs::recursive_directory_iterator it(dir, opts, ec), end; !ec && it != end;
-         it.increment(ec))
-      consider(*it);
-  } else {
-    for (fs::directory_iterator it(dir, opts, ec), end; !ec && it != end; it.increment(ec))
-      consider(*it);
-  }
-  std::sort(files.begin(), files.end());
-  const std::size_t limit = out.size() + budget;
-  std::vector<char> page(kPage);
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    while (out.size() + kPage <= limit && in.read(page.data(), kPage))
-      out.insert(out.end(), page.begin(), page.end());
-    if (out.size() + kPage > limit) break;
-  }
-}
-
-// Text-like and binary-like pages, for machines without the system files.
-void synthesize_pages(std::size_t bytes, std::vector<char>& out) {
-  static constexpr const char* kWords[] = {
-      "static", "inline", "return", "struct", "const", "unsigned", "int", "void",   "#define", "if",
-      "(",      ")",      "{",      "}",      ";",     "\n",       "  ",  "size_t", "char*"};
-  std::mt19937_64 rng(42);
-  while (out.size() < bytes) {
-    const std::size_t start = out.size();
-    switch (rng() % 4) {
-      case 0:
-      case 1:  // source text
-        while (out.size() < start + kPage) {
-          const char* w = kWords[rng() % std::size(kWords)];
-          out.insert(out.end(), w, w + std::strlen(w));
-          out.push_back(' ');
-        }
-        break;
-      case 2:  // structured binary: small integers and pointers
-        while (out.size() < start + kPage) {
-          const std::uint64_t v =
-              rng() % 4 == 0 ? 0x00007f0000000000ull | (rng() & 0xffff8) : rng() % 256;
-          out.insert(out.end(), reinterpret_cast<const char*>(&v),
-                     reinterpret_cast<const char*>(&v) + 8);
-        }
-        break;
-      default:  // already compressed: random bytes
-        while (out.size() < start + kPage) out.push_back(static_cast<char>(rng()));
-    }
-    out.resize(start + kPage);
-  }
-}
-
 struct SizeDistribution {
   std::vector<std::uint32_t> sizes;  // shuffled, one per page of the corpus
   std::string source;
@@ -107,21 +44,9 @@ struct SizeDistribution {
 
 SizeDistribution build_distribution() {
   SizeDistribution d;
-  std::vector<char> corpus;
-  corpus.reserve(kCorpusBytes);
-  read_pages(
-      "/usr/lib/x86_64-linux-gnu", false,
-      [](const std::string& n) { return n.find(".so") != std::string::npos; }, kCorpusBytes / 2,
-      corpus);
-  read_pages(
-      "/usr/include", true, [](const std::string&) { return true; }, kCorpusBytes - corpus.size(),
-      corpus);
-  d.source = "lz4 of 4 KiB pages of /usr/lib/x86_64-linux-gnu/*.so* and /usr/include";
-  if (corpus.size() < 256 * kPage) {  // unreadable: fall back to synthetic pages
-    corpus.clear();
-    synthesize_pages(kCorpusBytes / 4, corpus);
-    d.source = "lz4 of synthetic text/binary pages";
-  }
+  const bench::BenchPages pages = bench::bench_pages(kCorpusBytes);
+  const std::vector<char>& corpus = pages.bytes;
+  d.source = "lz4 of " + pages.source;
   std::vector<char> out(LZ4_compressBound(kPage));
   for (std::size_t off = 0; off + kPage <= corpus.size(); off += kPage) {
     const int n =
