@@ -77,7 +77,7 @@ class PrecommittedSource final : public PageSource {
     return p;
   }
   void release(void*, std::size_t) override {}
-  std::size_t resident_bytes() const override { return used_; }
+  std::size_t resident_bytes() const override { return range_.ok() ? range_.size() : 0; }
   std::size_t mapping_count() const override { return 1; }
 
  private:
