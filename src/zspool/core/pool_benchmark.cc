@@ -28,7 +28,7 @@
 namespace zspool {
 namespace {
 
-constexpr std::size_t kPage = 4096;
+constexpr std::size_t kPage = bench::kBenchPage;
 constexpr std::size_t kBatch = 4096;
 constexpr std::size_t kCorpusBytes = std::size_t{64} << 20;
 
@@ -43,12 +43,11 @@ struct SizeDistribution {
 SizeDistribution build_distribution() {
   SizeDistribution d;
   const bench::BenchPages pages = bench::bench_pages(kCorpusBytes);
-  const std::vector<char>& corpus = pages.bytes;
   d.source = "lz4 of " + pages.source;
   std::vector<char> out(LZ4_compressBound(kPage));
-  for (std::size_t off = 0; off + kPage <= corpus.size(); off += kPage) {
+  for (std::size_t i = 0; i < pages.count(); ++i) {
     const int n =
-        LZ4_compress_default(corpus.data() + off, out.data(), kPage, static_cast<int>(out.size()));
+        LZ4_compress_default(pages.page(i), out.data(), kPage, static_cast<int>(out.size()));
     const std::uint32_t size =
         n <= 0 || static_cast<std::size_t>(n) >= kPage ? kPage : static_cast<std::uint32_t>(n);
     d.sizes.push_back(std::clamp<std::uint32_t>(size, 1, kPage));
