@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "zspool/core/pool.h"
-#include "zspool/core/test_util.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <mutex>
 
-#include "zspool/core/pool_state.h"
-#include "zspool/core/sync_point.h"
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/core/internal/sync_point.h"
 
 namespace zspool {
 

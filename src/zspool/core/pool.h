@@ -1,3 +1,7 @@
+// Folder core/: the allocator (uses platform). Pool (this file), size classes (size_class.h),
+// statistics declared once (stats.h), the kernel-named C API (zsmalloc.h); internal/: the
+// pool's state, lock order and bit layouts (pool_state.h), graded asserts, test sync points.
+//
 // zspool::Pool — a user-space zsmalloc.
 //
 // A pool packs variable-size objects (1 .. page_size bytes, typically compressed pages) densely
@@ -32,6 +36,7 @@
 #include "zspool/core/size_class.h"
 #include "zspool/core/stats.h"
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 #include "zspool/platform/page_source.h"
 
 namespace zspool {
@@ -55,8 +60,8 @@ struct PoolOptions {
   // them) before returning them to the OS; 0 bytes: every freed zspage goes back at once.
   // compact() and trim() return the cache now; stats().cached_bytes reports it.
   std::shared_ptr<PageSource> page_source;
-  std::size_t page_cache_bytes = OsPageSource::kDefaultCacheLimit;
-  std::chrono::nanoseconds page_cache_decay = OsPageSource::kDefaultDecay;
+  std::size_t page_cache_bytes = kDefaultPageCacheBytes;
+  std::chrono::nanoseconds page_cache_decay = kDefaultPageCacheDecay;
   // Commit a zspage's pages only as objects reach them (see pool_state.h). Off: every page of a
   // zspage is touched and counted at creation, as the kernel does (for like-for-like figures).
   bool lazy_commit = true;
@@ -74,7 +79,7 @@ struct ZsPage;
 // A mapped object: an RAII guard. While it lives the object stays at data() (compaction skips
 // its zspage). Objects lie contiguously in virtual memory even when they straddle a page
 // boundary, so every mode maps in place with no bounce copy; the mode states intent.
-class Mapping {
+class ZSPOOL_API Mapping {
  public:
   Mapping() = default;
   ~Mapping() { reset(); }
@@ -108,7 +113,7 @@ class Mapping {
 
 class PoolState;  // the internals: classes, zspages, handle table (pool_state.h)
 
-class Pool {
+class ZSPOOL_API Pool {
  public:
   static Result<std::unique_ptr<Pool>> create(PoolOptions options = {});
   ~Pool();

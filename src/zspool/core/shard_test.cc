@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
-#include "zspool/core/sync_point.h"
 
 namespace zspool {
 namespace {

@@ -41,8 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "zspool/core/internal/pool_state.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
 #include "zspool/platform/error.h"
 
 static_assert(sizeof(unsigned long) == sizeof(zspool::Handle),

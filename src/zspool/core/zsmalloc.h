@@ -41,6 +41,10 @@
 extern "C" {
 #endif
 
+/* Every function declared here is exported from libzspool.so (the library is built with
+ * -fvisibility=hidden; see zspool/platform/export.h). */
+#pragma GCC visibility push(default)
+
 struct zs_pool;
 
 /* The owner's writeback hooks (the kernel's struct zpool_ops). evict is called by
@@ -116,7 +120,7 @@ unsigned long zs_get_total_pages(struct zs_pool* pool);
 size_t zs_huge_class_size(struct zs_pool* pool);
 
 /* Pool-wide statistics. pages_compacted is the kernel's only field; the others are zspool's
- * (the figures of `zspool stats`, see zspool/core/stats.h for their meaning). */
+ * (see zspool/core/stats.h for their meaning; `zspool run` prints them in its class table). */
 struct zs_pool_stats {
   unsigned long pages_compacted;
   unsigned long page_size;
@@ -156,6 +160,8 @@ void zs_pool_stats(struct zs_pool* pool, struct zs_pool_stats* stats);
  * fail; -ENOENT when there is nothing to reclaim; -EOPNOTSUPP without an evict op; -EINVAL for a
  * NULL pool or retries 0. */
 int zs_reclaim_page(struct zs_pool* pool, unsigned int retries);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "zspool/core/size_class.h"
-#include "zspool/core/test_util.h"
+#include "zspool/testing/test_util.h"
 
 namespace {
 

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <new>
 
-#include "zspool/core/pool_state.h"
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/platform/internal/os_page_source.h"
 
 namespace zspool {
 
@@ -231,7 +232,6 @@ void PoolState::refresh_fullness(ClassState& c, ZsPage* z) {
 }
 
 ZsPage* PoolState::fullest_with_room(ClassState& c) const {
-  constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // groups 1..10
   const std::uint32_t partial = c.group_mask & kPartialGroups;
   if (partial != 0) return c.groups[std::bit_width(partial) - 1];
   return c.groups[kFullnessEmpty];

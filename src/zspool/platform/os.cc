@@ -1,4 +1,4 @@
-#include "zspool/platform/os.h"
+#include "zspool/platform/internal/os.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "zspool/platform/os.h"
+#include "zspool/core/internal/stats_json.h"
+#include "zspool/platform/internal/os.h"
+#include "zspool/store/internal/backing_file.h"
+#include "zspool/store/internal/stats_json.h"
 #include "zspool/store/same_filled.h"
 
 namespace zspool {
@@ -404,17 +407,45 @@ std::string format_store_stats_table(const StoreStats& s) {
   return out;
 }
 
-std::string format_store_stats_json(const StoreStats& s) {
-  nlohmann::json j;
-  j["compressor"] = s.compressor;
-  j["page_size"] = s.page_size;
-  j["capacity_pages"] = s.capacity_pages;
+MmStat mm_stat(const StoreStats& s) {
+  return {
+#define ZSPOOL_MM_STAT_VALUE(name, desc) s.name,
+      ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_VALUE)
+#undef ZSPOOL_MM_STAT_VALUE
+  };
+}
+
+double mm_stat_efficiency(const MmStat& s) {
+  const double compr = static_cast<double>(s[1]), total = static_cast<double>(s[2]);
+  return total > 0 ? compr / total : 0.0;
+}
+
+nlohmann::ordered_json mm_stat_json(const MmStat& mm_stat) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < mm_stat.size(); ++i) j[std::string(kMmStatNames[i])] = mm_stat[i];
+  return j;
+}
+
+nlohmann::ordered_json store_counters_json(const StoreStats& s) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
 #define ZSPOOL_STORE_KEY(name, desc) j[#name] = s.name;
-  ZSPOOL_MM_STAT(ZSPOOL_STORE_KEY)
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_KEY)
 #undef ZSPOOL_STORE_KEY
-  j["pool"] = nlohmann::json::parse(format_stats_json(s.pool));
-  return j.dump();
+  return j;
+}
+
+nlohmann::ordered_json store_stats_json(const StoreStats& s) {
+  nlohmann::ordered_json j = {{"compressor", s.compressor},
+                              {"page_size", s.page_size},
+                              {"capacity_pages", s.capacity_pages}};
+  j.update(mm_stat_json(mm_stat(s)));
+  j.update(store_counters_json(s));
+  j["pool"] = pool_stats_json(s.pool);
+  return j;
+}
+
+std::string format_store_stats_json(const StoreStats& s) {
+  return store_stats_json(s).dump();
 }
 
 }  // namespace zspool

@@ -1,3 +1,7 @@
+// Folder store/: the compressed page store (uses core). Store (this file), compressors
+// (compressor.h), same-filled pages (same_filled.h); internal/: the backing-file format
+// (backing_file.h), JSON forms of the statistics, test access.
+//
 // zspool::Store — a zram/zswap-like compressed page store in user space, on a zspool::Pool.
 //
 // Pages (page_size bytes, addressed by index < capacity like a zram disk) are stored as:
@@ -50,6 +54,7 @@
 // returns an error: the pool keeps the zspage (restore_freelist) and nothing is lost.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -57,16 +62,20 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "zspool/core/pool.h"
 #include "zspool/core/stats.h"
-#include "zspool/platform/backing_file.h"
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 #include "zspool/platform/page_source.h"
 #include "zspool/store/compressor.h"
 
 namespace zspool {
+
+class BackingFile;      // store/internal/backing_file.h
+struct StoreInternals;  // store/internal/store_internals.h: tests reach the backing file
 
 // The store's zspage chain: up to 16 pages, where the pool (and the kernel) default to 8. A longer
 // chain lets a size class pick a zspage whose tail wastes less, and under lazy commit a partly
@@ -123,16 +132,29 @@ struct StoreStats {
   PoolStats pool;
 };
 
-// zram's mm_stat line: the nine numbers, space-separated, in zram's order.
-std::string mm_stat_line(const StoreStats& s);
-std::string format_store_stats_table(const StoreStats& s);
-// One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
-std::string format_store_stats_json(const StoreStats& s);
+// zram's mm_stat: the nine numbers in zram's order, and their names.
+using MmStat = std::array<std::uint64_t, 9>;
+inline constexpr std::array<std::string_view, 9> kMmStatNames = {
+#define ZSPOOL_MM_STAT_NAME(name, desc) #name,
+    ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_NAME)
+#undef ZSPOOL_MM_STAT_NAME
+};
+ZSPOOL_API MmStat mm_stat(const StoreStats& s);
+// compr_data_size / mem_used_total (0 when nothing is held): how much of the pool's memory
+// holds data.
+ZSPOOL_API double mm_stat_efficiency(const MmStat& s);
 
-class Store {
+// zram's mm_stat line: the nine numbers, space-separated, in zram's order.
+ZSPOOL_API std::string mm_stat_line(const StoreStats& s);
+ZSPOOL_API std::string format_store_stats_table(const StoreStats& s);
+// One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
+ZSPOOL_API std::string format_store_stats_json(const StoreStats& s);
+
+class ZSPOOL_API Store {
  public:
   // Errors: invalid_argument (no pages, accept_percent outside 1..100, a bad page size or
-  // chain), too_large (pages > max_pages()), out_of_memory, unknown_compressor, and the backing
+  // chain, or a compressor spec make_compressor rejects), too_large (pages > max_pages()),
+  // out_of_memory, unsupported (the lzo library failed to start), and the backing
   // file's errors. Never throws.
   static Result<std::unique_ptr<Store>> create(StoreOptions options);
   // The most pages a store may have: its page table (16 bytes a page, allocated at creation)
@@ -160,10 +182,9 @@ class Store {
   std::uint32_t huge_class_size() const { return pool_->huge_class_size(); }
   const Pool& pool() const { return *pool_; }
   const Compressor& compressor() const { return *compressor_; }
-  // The backing file (nullptr without one); tests use it to inject faults.
-  BackingFile* backing_file() const { return backing_.get(); }
 
  private:
+  friend struct StoreInternals;
   enum class Kind : std::uint8_t { empty, same_filled, compressed, huge, written_back };
   struct Entry {
     std::uint64_t value = 0;   // handle, fill word, or backing slot

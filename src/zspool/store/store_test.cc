@@ -1,4 +1,7 @@
 #include "zspool/store/store.h"
+#include "zspool/platform/internal/os_page_source.h"
+#include "zspool/store/internal/store_internals.h"
+#include "zspool/workload/rng.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,10 +19,7 @@ namespace {
 constexpr std::uint32_t kPage = 4096;
 
 std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return splitmix64_at(x);
 }
 
 enum class Flavour { text, zeros, random, pointers, same };
@@ -278,7 +278,7 @@ TEST(Store, ExplicitWritebackThenReadBack) {
   ASSERT_EQ(s->write(7, make_page(7, 2, Flavour::text)), Error::ok);
   ASSERT_EQ(s->discard(8), Error::ok);
   EXPECT_TRUE(reads_back(*s, 7, make_page(7, 2, Flavour::text)));
-  EXPECT_EQ(s->backing_file()->stats().slots_in_use, s->stats().bd_count);
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, s->stats().bd_count);
 }
 
 TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
@@ -286,7 +286,7 @@ TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
   auto s = make_store({.pages = 400, .backing_path = f.path});
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok);
-  s->backing_file()->fail_writes_from(1);
+  StoreInternals::backing_file(*s)->fail_writes_from(1);
   auto wb = s->writeback(s->stats().pool.pages);
   ASSERT_TRUE(wb.ok());
   EXPECT_EQ(*wb, 0u);
@@ -296,7 +296,7 @@ TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
   EXPECT_GT(st.mem_used_total, 0u);
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
-  s->backing_file()->clear_faults();
+  StoreInternals::backing_file(*s)->clear_faults();
   EXPECT_GT(*s->writeback(st.pool.pages), 0u) << "works again once the file does";
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
@@ -308,7 +308,7 @@ TEST(Store, CorruptBackingSlotIsAnErrorNeverWrongData) {
   for (std::uint64_t i = 0; i < 50; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
   ASSERT_GT(*s->writeback(s->stats().pool.pages), 0u);
-  ASSERT_EQ(s->backing_file()->corrupt_slot_on_disk(0, 5), Error::ok);
+  ASSERT_EQ(StoreInternals::backing_file(*s)->corrupt_slot_on_disk(0, 5), Error::ok);
   std::size_t bad = 0;
   for (std::uint64_t i = 0; i < 50; ++i) {
     std::vector<std::byte> got(kPage);
@@ -446,7 +446,8 @@ TEST(Store, ConcurrentThreadsOnDisjointPagesWithWritebackReadTheirLastWrite) {
   EXPECT_GT(st.written_back_pages, 0u);
   EXPECT_GT(st.bd_reads, 0u);
   EXPECT_EQ(st.bd_read_failures, 0u);
-  EXPECT_EQ(s->backing_file()->stats().slots_in_use, st.bd_count) << "no slot leaked";
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, st.bd_count)
+      << "no slot leaked";
 }
 
 // With the backing file failing, the pool cannot get under its limit: a write either stores its
@@ -459,7 +460,7 @@ TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
   for (std::uint64_t i = 0; i < kPages; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok) << i;
   ASSERT_GT(s->stats().written_back_pages, 0u);
-  s->backing_file()->fail_writes_from(1);
+  StoreInternals::backing_file(*s)->fail_writes_from(1);
   std::size_t refused = 0;
   for (std::uint64_t i = 0; i < kPages; ++i) {
     const Error e = s->write(i, make_page(i, 2, Flavour::pointers));
@@ -487,7 +488,7 @@ TEST(Store, FailingBackingReadIsAnErrorAndTheNextReadWorks) {
   for (std::uint64_t i = 0; i < 20; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
   ASSERT_EQ(*s->writeback(s->stats().pool.pages), 20u);
-  s->backing_file()->fail_reads_at(1);
+  StoreInternals::backing_file(*s)->fail_reads_at(1);
   std::vector<std::byte> got(kPage);
   EXPECT_EQ(s->read(4, got), Error::io_error);
   EXPECT_EQ(s->stats().bd_read_failures, 1u);

@@ -1,0 +1,41 @@
+// Command-line options that build a zspool::Store, shared by `zspool run` and `zspool replay`
+// so both spell them the same way:
+//
+//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, lzo1x  — checked at parse time
+//   --limit SIZE        the store's memory limit (mem_limit; 0, the default: none)
+//   --backing FILE      the writeback target (created or truncated); none by default
+//   --page-size SIZE    --max-chain N   the pool geometry (see options.h)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "zspool/cli/options.h"
+#include "zspool/store/store.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace zspool::tools {
+
+struct StoreArgs {
+  PoolGeometry geometry{.max_chain = kStoreDefaultChain};
+  std::string compressor = "lz4";
+  std::uint64_t limit = 0;
+  std::string backing;
+};
+
+void add_store_options(CLI::App& app, StoreArgs& args);
+// Adds --compressor SPEC, checked at parse time by make_compressor (the one validator).
+CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);
+
+// The Store these arguments describe, with room for `pages` pages. A failure stops the verb
+// (CommandError): a capacity whose page table would take more than half the machine's memory,
+// or a value the store rejects as invalid, is a usage error; anything else (the backing file
+// cannot be created, no memory) a failure.
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages);
+
+}  // namespace zspool::tools
