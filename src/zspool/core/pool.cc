@@ -294,8 +294,7 @@ Result<Mapping> Pool::map(Handle h, MapMode mode) {
   const bool counted = !o->deferred;
   if (counted) {
     std::atomic_ref<std::uint64_t> slot = p.handles.slot(h);
-    if (slot_maps(slot.load(std::memory_order_relaxed)) == kMaxMapsPerHandle)
-      return Error::busy;
+    if (slot_maps(slot.load(std::memory_order_relaxed)) == kMaxMapsPerHandle) return Error::busy;
     slot.fetch_add(kSlotOneMap, std::memory_order_acq_rel);
   }
   o->z->pins.fetch_add(1, std::memory_order_acq_rel);

@@ -92,8 +92,9 @@ enum class MapMode : std::uint8_t { read_only, write_only, read_write };
 struct ZsPage;
 
 // A mapped object: an RAII guard. While it lives the object stays at data() (compaction skips
-// its zspage) and free() of its handle is Error::busy. Objects lie contiguously in virtual memory even when they straddle a page
-// boundary, so every mode maps in place with no bounce copy; the mode states intent.
+// its zspage) and free() of its handle is Error::busy. Objects lie contiguously in virtual memory
+// even when they straddle a page boundary, so every mode maps in place with no bounce copy; the
+// mode states intent.
 class Mapping {
  public:
   Mapping() = default;

@@ -96,8 +96,9 @@ class CMappings {
     if (it == s.live.end()) return false;
     auto node = s.live.extract(it);
     const bool free_pending = node.mapped().free_pending;
-    node.mapped().mapping.reset();  // unpins
-    if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));  // capacity reserved
+    node.mapped().mapping.reset();  // unpins now: the object may be freed below
+    // Kept for reuse: the spare vector's capacity is reserved.
+    if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));
     count_.fetch_sub(1, std::memory_order_relaxed);
     if (free_pending && s.live.count(h) == 0) {
       (void)pool.free(h);

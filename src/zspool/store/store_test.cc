@@ -159,7 +159,8 @@ int small_stores_under_a_low_limit() {
   if ((*one)->write(0, page) != Error::ok || !reads_back(**one, 0, page)) return 14;
   TempFile backing;
   constexpr std::uint64_t kPages = 2048;
-  auto small = Store::create({.pages = kPages, .mem_limit = 64 * kPage, .backing_path = backing.path});
+  auto small =
+      Store::create({.pages = kPages, .mem_limit = 64 * kPage, .backing_path = backing.path});
   if (!small) return 15;
   for (std::uint64_t version = 1; version <= 3; ++version)
     for (std::uint64_t i = 0; i < kPages; ++i)
