@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto byte = [&]() -> std::uint32_t { return pos < size ? data[pos++] : 0; };
   zspool::test::HandleModel model((byte() & 1) != 0);
   std::string failure;
-  for (int steps = 0; pos < size && steps < 4000 && failure.empty(); ++steps) {
+  for (int steps = 0; pos < size && steps < 1500 && failure.empty(); ++steps) {
     const auto op = static_cast<std::uint8_t>(byte());
     const std::uint32_t arg = byte() | byte() << 8 | byte() << 16;
     failure = model.step(op, arg);
