@@ -33,11 +33,26 @@ std::span<std::byte> scratch(Scratch which, std::size_t bytes) {
 
 // ── creation ─────────────────────────────────────────────────────────────────────────────────
 
+// The pool's reservations, sized from the capacity: every stored page holds at most one handle,
+// and each writer holds one more for a moment (a rewrite allocates before it frees the old
+// object); kWritersInFlight bounds the writers at once. (The pool adds its own spare slots and
+// the handles a reclaim defers: reserve_for.) Without this a pool reserves 1.1 GiB of address
+// space whatever the capacity, and a store under a low `ulimit -v` cannot be created.
+PoolOptions Store::pool_options(const StoreOptions& options) {
+  constexpr std::uint64_t kWritersInFlight = 4096;
+  PoolOptions po;
+  po.page_size = options.page_size;
+  po.max_chain = options.max_chain;
+  po.page_source = options.page_source;
+  po.reserve_for(options.pages + kWritersInFlight);
+  return po;
+}
+
 Store::Store(StoreOptions options)
     : options_(std::move(options)),
       entries_(options_.pages),
       stripes_(new std::mutex[kStripes]),
-      reverse_((std::size_t{1} << 27) / kReverseChunk + 1) {}
+      reverse_(pool_options(options_).max_handles / kReverseChunk + 1) {}
 
 std::uint64_t Store::max_pages() {
   const std::uint64_t memory = os::physical_memory_bytes();
@@ -60,10 +75,7 @@ Result<std::unique_ptr<Store>> Store::create(StoreOptions options) {
   store->compress_scratch_bytes_ =
       std::max<std::size_t>(store->options_.page_size,
                             store->compressor_->max_compressed_size(store->options_.page_size));
-  PoolOptions po;
-  po.page_size = store->options_.page_size;
-  po.max_chain = store->options_.max_chain;
-  po.page_source = store->options_.page_source;
+  PoolOptions po = pool_options(store->options_);
   if (!store->options_.backing_path.empty()) {
     auto backing = BackingFile::open(store->options_.backing_path, store->options_.page_size, 0);
     if (!backing) return backing.error();
@@ -85,7 +97,8 @@ Store::~Store() {
 // ── the reverse map: handle -> page ──────────────────────────────────────────────────────────
 
 std::atomic<std::uint64_t>* Store::reverse_slot(Handle h, bool create) {
-  const std::size_t chunk = h / kReverseChunk;
+  const std::size_t index = pool_->handle_index(h);
+  const std::size_t chunk = index / kReverseChunk;
   if (chunk >= reverse_.size()) return nullptr;
   std::atomic<std::uint64_t>* c = reverse_[chunk].load(std::memory_order_acquire);
   if (c == nullptr && create) {
@@ -96,7 +109,7 @@ std::atomic<std::uint64_t>* Store::reverse_slot(Handle h, bool create) {
       reverse_[chunk].store(c, std::memory_order_release);
     }
   }
-  return c == nullptr ? nullptr : c + h % kReverseChunk;
+  return c == nullptr ? nullptr : c + index % kReverseChunk;
 }
 
 void Store::set_reverse(Handle h, std::uint64_t index) {

@@ -17,8 +17,8 @@
 // Entry, 16 bytes per page, and the reverse map the evict handler finds pages by:
 //
 //   entries_[i]                                         reverse_ (only with a backing file)
-//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h ─▶ chunk[h / 64Ki]
-//   │ value (u64)            │ length   │ kind │ was_ │               [h % 64Ki] = i + 1
+//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h, x = pool.handle_index(h)
+//   │ value (u64)            │ length   │ kind │ was_ │     ─▶ chunk[x / 64Ki][x % 64Ki] = i + 1
 //   │ handle | word | slot   │ (u32)    │ (u8) │ huge │   (0: no page; chunks made on demand,
 //   └────────────────────────┴──────────┴──────┴──────┘    never moved)
 //   guarded by stripes_[i % kStripes]                    set and cleared under stripe(i)
@@ -197,6 +197,7 @@ class ZSPOOL_API Store {
   static constexpr std::size_t kReverseChunk = std::size_t{1} << 16;
 
   explicit Store(StoreOptions options);
+  static PoolOptions pool_options(const StoreOptions& options);
   std::mutex& stripe(std::uint64_t index) const { return stripes_[index % kStripes]; }
   void publish(std::uint64_t index, Entry entry);  // stripe lock held
   void release(const Entry& old);                  // stripe lock held
@@ -212,7 +213,9 @@ class ZSPOOL_API Store {
   Error read_from_backing(const Entry& e, std::span<std::byte> out);
   Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
 
-  // handle -> page index + 1 (0: none); chunks allocated on demand, never moved.
+  // handle -> page index + 1 (0: none), by Pool::handle_index (a handle's generation is
+  // checked against the entry, which holds the whole handle); chunks allocated on demand,
+  // never moved.
   std::atomic<std::uint64_t>* reverse_slot(Handle h, bool create);
   void set_reverse(Handle h, std::uint64_t index);
   void clear_reverse(Handle h);

@@ -13,6 +13,9 @@
 #include <sstream>
 #include <thread>
 
+#include "zspool/testing/test_util.h"
+#include "zspool/testing/proc_maps.h"
+
 namespace zspool {
 namespace {
 
@@ -141,6 +144,37 @@ TEST(Store, CapacityBeyondMaxPagesIsTooLargeNotACrash) {
     EXPECT_EQ(s.error(), Error::too_large) << pages;
   }
   EXPECT_TRUE(Store::create({.pages = 1}).ok());
+}
+
+// The pool's reservations follow the capacity: a pool used to reserve 1.1 GiB of address space
+// whatever the store's size, so under `ulimit -v 1100000` not even a 1-page store could be
+// made. Runs in a forked child under a limit of what it uses plus 256 MiB; returns its exit
+// code (0: as expected). The second store rewrites every page under a tight limit with a
+// backing file: writeback defers handles and rewrites hold two at once, within the reservation.
+int small_stores_under_a_low_limit() {
+  if (!test::cap_address_space_above_use(std::size_t{256} << 20)) return 12;
+  auto one = Store::create({.pages = 1});
+  if (!one) return 13;
+  const auto page = make_page(0, 1, Flavour::text);
+  if ((*one)->write(0, page) != Error::ok || !reads_back(**one, 0, page)) return 14;
+  TempFile backing;
+  constexpr std::uint64_t kPages = 2048;
+  auto small =
+      Store::create({.pages = kPages, .mem_limit = 64 * kPage, .backing_path = backing.path});
+  if (!small) return 15;
+  for (std::uint64_t version = 1; version <= 3; ++version)
+    for (std::uint64_t i = 0; i < kPages; ++i)
+      if ((*small)->write(i, make_page(i, version, flavour_of(i))) != Error::ok) return 16;
+  for (std::uint64_t i = 0; i < kPages; ++i)
+    if (!reads_back(**small, i, make_page(i, 3, flavour_of(i)))) return 17;
+  if ((*small)->stats().written_back_pages == 0) return 18;
+  return 0;
+}
+
+TEST(Store, SmallStoresWorkUnderALowAddressSpaceLimit) {
+  if (const std::string why = os::census_unreliable_reason(); !why.empty())
+    GTEST_SKIP() << "RLIMIT_AS is unreliable here: " << why;
+  EXPECT_EXIT(std::_Exit(small_stores_under_a_low_limit()), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(Store, RejectsBadOptionsAndArguments) {

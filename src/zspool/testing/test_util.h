@@ -5,8 +5,12 @@
 // Helpers shared by the core tests: deterministic object contents and their verification.
 #pragma once
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <vector>
 
@@ -51,5 +55,21 @@ struct Rng {
   std::uint64_t next() { return state = mix(state); }
   std::uint64_t below(std::uint64_t n) { return next() % n; }
 };
+
+// Caps this process's address space at what it uses now plus `headroom`, keeping the limit it
+// had in *old; false on failure.
+inline bool cap_address_space_above_use(std::size_t headroom, rlimit* old = nullptr) {
+  unsigned long vm_pages = 0;
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return false;
+  const bool read = std::fscanf(f, "%lu", &vm_pages) == 1;
+  std::fclose(f);
+  if (!read) return false;
+  rlimit capped{};
+  getrlimit(RLIMIT_AS, &capped);
+  if (old != nullptr) *old = capped;
+  capped.rlim_cur = vm_pages * sysconf(_SC_PAGESIZE) + headroom;
+  return setrlimit(RLIMIT_AS, &capped) == 0;
+}
 
 }  // namespace zspool::test

@@ -27,20 +27,50 @@
 //   * The evict handler is called with no lock held.
 //   * ZsPage::pins is atomic: incremented under the class lock (map), decremented lock-free
 //     (unmap). Compaction reads it under the class lock and skips pinned zspages, so a mapped
-//     object never moves.
+//     object never moves. The same goes for a live slot's map count (below), which a Mapping
+//     drops before it unpins the zspage, so compaction never rewrites a slot being unmapped.
 //
-// ─── Handle slot (one 64-bit word per handle, in HandleTable) ─────────────────────────────
+// ─── Handle (what malloc returns) ─────────────────────────────────────────────────────────
 //
-//   live:   63    59 58       49 48                          17 16            1  0
-//          ┌────────┬───────────┬──────────────────────────────┬───────────────┬───┐
-//          │ 0      │ class (10)│ zspage id (32)               │ obj index (16)│ 0 │
-//          └────────┴───────────┴──────────────────────────────┴───────────────┴───┘
-//   free:  ┌──────────────────────────────────────────────────────────────────┬───┐
-//          │ next free slot in this class's free-slot list (63)               │ 1 │
-//          └──────────────────────────────────────────────────────────────────┴───┘
+//          63 62 61                       b  b-1                                        0
+//          ┌─────┬──────────────────────────┬───────────────────────────────────────────┐
+//          │ 0 0 │ generation (62 - b)      │ slot index (b)                            │
+//          └─────┴──────────────────────────┴───────────────────────────────────────────┘
+//   b = bit_width(max_handles - 1) (HandleTable::index_bits), so slot indices < max_handles
+//   <= 2^32. Handles stay below 2^62: an object header holds one beside its 2 tag bits. Slot 0
+//   is never issued, so no handle is 0, and no handle reaches the C API's error range.
+//   Generations: a slot's first handle has generation 0 (so a fresh pool's handles are its slot
+//   indices); each release of the slot stores generation + 1 (mod 2^(62 - b)) in the free slot,
+//   which the slot's next handle carries. A stale handle (its object freed, its slot reissued
+//   to a newer object, however: LIFO reuse, reclaim, compaction moves, shard moves) differs
+//   from the slot's live handle in its generation; a live object's header holds the full
+//   handle, so lock_object compares the two and answers stale_handle.
+//   Budget: the same handle value comes back after 2^(62 - b) reuses of one slot:
+//     max_handles 2^27 (the default): 27 index bits, 35 generation bits, 3.4e10 reuses
+//                                     (1.9 hours of a 5-million-per-second malloc/free loop
+//                                     that reuses one slot, which LIFO reuse makes the worst case)
+//     max_handles 2^32 (the most):    32 index bits, 30 generation bits, 1.07e9 reuses
+//     a store of 2^20 pages (reserve_for): 21 index bits, 41 generation bits, 2.2e12 reuses
+//
+// ─── Handle slot (one 64-bit word per slot, in HandleTable) ───────────────────────────────
+//
+//   live:   63     58 57       48 47                          16 15            1  0
+//          ┌─────────┬───────────┬──────────────────────────────┬───────────────┬───┐
+//          │ maps (6)│ class (10)│ zspage id (32)               │ obj index (15)│ 0 │
+//          └─────────┴───────────┴──────────────────────────────┴───────────────┴───┘
+//   free:   63 62                                                                1  0
+//          ┌──┬──────────────────────────────────────────────────────────────────┬───┐
+//          │0 │ generation of the slot's next handle | next free slot index (62)  │ 1 │
+//          └──┴──────────────────────────────────────────────────────────────────┴───┘
 //   The class field holds the state index, class * kClassShards + shard (see ClassState).
-//   Budget: 10 class bits >= 4 shards * 256 classes (64 KiB pages: 256); 16 index bits >= 32768
-//   objects (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
+//   The free word's 62 bits are packed as a handle is: (generation << b) | next free index.
+//   A live slot carries no generation (the object's header does) but the handle's live
+//   Mappings ("maps"): incremented by map() under the class lock, decremented lock-free when
+//   the Mapping goes; free() refuses (busy) while it is not 0. At most 63 at once (map():
+//   busy). A deferred object (freed mid-reclaim) may still be mapped, by its evict handler:
+//   those Mappings pin the zspage only, since the slot is released at the end of reclaim.
+//   Budget: 10 class bits >= 4 shards * 256 classes (64 KiB pages: 256); 15 index bits: object
+//   indices < 32768 (64 KiB pages * 16 / 32 B); 32 zspage-id bits >= PoolOptions::max_zspages.
 //
 // ─── Object header (first 8 bytes of every non-huge object) ───────────────────────────────
 //
@@ -98,12 +128,17 @@ namespace zspool {
 // ── handle slot encoding ──
 inline constexpr std::uint64_t kSlotFreeTag = 1;
 inline constexpr int kSlotIndexShift = 1;
-inline constexpr int kSlotIndexBits = 16;
-inline constexpr int kSlotZspageShift = kSlotIndexShift + kSlotIndexBits;  // 17
+inline constexpr int kSlotIndexBits = 15;
+inline constexpr int kSlotZspageShift = kSlotIndexShift + kSlotIndexBits;  // 16
 inline constexpr int kSlotZspageBits = 32;
-inline constexpr int kSlotClassShift = kSlotZspageShift + kSlotZspageBits;  // 49
+inline constexpr int kSlotClassShift = kSlotZspageShift + kSlotZspageBits;  // 48
 inline constexpr int kSlotClassBits = 10;
-static_assert(kSlotClassShift + kSlotClassBits <= 64);
+inline constexpr int kSlotMapsShift = kSlotClassShift + kSlotClassBits;  // 58
+inline constexpr std::uint64_t kSlotOneMap = std::uint64_t{1} << kSlotMapsShift;
+inline constexpr std::uint32_t kMaxMapsPerHandle = 63;
+static_assert(kSlotMapsShift + 6 == 64 && kMaxMapsPerHandle == (1u << 6) - 1);
+static_assert(std::uint64_t{kMaxPageSize} * kMaxChain / kMinObjectSize <= 1u << kSlotIndexBits,
+              "object indices fit the slot's index field");
 
 struct ObjLocation {
   std::uint32_t class_index;
@@ -111,6 +146,7 @@ struct ObjLocation {
   std::uint32_t obj_index;
 };
 
+// A live slot word with no maps.
 constexpr std::uint64_t encode_location(ObjLocation loc) {
   return (std::uint64_t{loc.class_index} << kSlotClassShift) |
          (std::uint64_t{loc.zspage_id} << kSlotZspageShift) |
@@ -121,16 +157,15 @@ constexpr ObjLocation decode_location(std::uint64_t word) {
           static_cast<std::uint32_t>(word >> kSlotZspageShift),
           static_cast<std::uint32_t>((word >> kSlotIndexShift) & ((1u << kSlotIndexBits) - 1))};
 }
+constexpr std::uint32_t slot_maps(std::uint64_t live_word) {
+  return static_cast<std::uint32_t>(live_word >> kSlotMapsShift);
+}
 constexpr bool slot_is_free(std::uint64_t word) {
   return (word & kSlotFreeTag) != 0;
 }
-constexpr std::uint64_t encode_free_slot(Handle next) {
-  return (next << 1) | kSlotFreeTag;
-}
-constexpr Handle free_slot_next(std::uint64_t word) {
-  return word >> 1;
-}
-static_assert(decode_location(encode_location({255, 0xfffffffe, 32767})).zspage_id == 0xfffffffe);
+static_assert(decode_location(encode_location({1023, 0xfffffffe, 32767})).zspage_id == 0xfffffffe);
+static_assert(decode_location(encode_location({1023, 0xfffffffe, 32767}) | kSlotOneMap * 63)
+                  .class_index == 1023);
 
 // ── object header encoding ──
 inline constexpr std::uint64_t kObjAllocatedTag = 1;
@@ -216,9 +251,10 @@ static_assert(kMaxChain <= 0xff, "ZsPage::committed is 8 bits");
 static_assert(sizeof(ZsPage) == 40);
 #endif
 
-// Handle slots: one reserved virtual array of 64-bit words, index = handle. Slot 0 is never
-// issued. Slots are issued in batches to each class's free-slot list (under the class lock), so
-// the hot path never takes a pool-wide lock.
+// Handle slots: one reserved virtual array of 64-bit words, index = the handle's slot index.
+// Slot 0 is never issued. Slots are issued in batches to each class's free-slot list (under the
+// class lock), so the hot path never takes a pool-wide lock. A handle is (generation, slot
+// index) packed as the layout above says; these members pack and unpack it.
 //   committed bytes = next_unused * 8, rounded up to OS pages
 class HandleTable {
  public:
@@ -226,11 +262,33 @@ class HandleTable {
   static constexpr std::uint64_t kBatch = 16;
   explicit HandleTable(std::uint64_t capacity);
   bool ok() const { return range_.ok(); }
-  std::atomic_ref<std::uint64_t> slot(Handle h) const {
-    return std::atomic_ref<std::uint64_t>(words_[h]);
+  // The slot index of a handle (of a slot index: itself).
+  std::uint64_t index_of(Handle h) const { return h & index_mask_; }
+  Handle make_handle(std::uint64_t index, std::uint64_t generation) const {
+    return (generation << index_bits_) | index;
   }
-  // True if h was ever handed to a class (it may be live, deferred or free).
-  bool issued(Handle h) const { return h != 0 && h < next_unused_.load(std::memory_order_acquire); }
+  std::atomic_ref<std::uint64_t> slot(Handle h) const {
+    return std::atomic_ref<std::uint64_t>(words_[index_of(h)]);
+  }
+  // True if h's slot was ever handed to a class (it may be live, deferred or free).
+  bool issued(Handle h) const {
+    const std::uint64_t index = index_of(h);
+    return index != 0 && index < next_unused_.load(std::memory_order_acquire);
+  }
+  // The free word of a slot whose next handle has `generation`, linking to `next_index`.
+  std::uint64_t free_word(std::uint64_t next_index, std::uint64_t generation) const {
+    return (make_handle(next_index, generation) << 1) | kSlotFreeTag;
+  }
+  // The free word h's slot gets when h is released: h's generation + 1 (wrapping).
+  std::uint64_t free_word_after(Handle h, std::uint64_t next_index) const {
+    return free_word(next_index, ((h >> index_bits_) + 1) & generation_mask_);
+  }
+  std::uint64_t free_word_next(std::uint64_t word) const { return (word >> 1) & index_mask_; }
+  // The handle a free slot `index` with this free word issues next.
+  Handle handle_from_free_word(std::uint64_t index, std::uint64_t word) const {
+    return make_handle(index, (word >> 1) >> index_bits_);
+  }
+  int index_bits() const { return index_bits_; }
   // Reserves kBatch fresh slots; returns the first, or 0 when capacity is exhausted.
   Handle reserve_batch();
   std::uint64_t committed_bytes() const;
@@ -239,28 +297,31 @@ class HandleTable {
   os::VirtualRange range_;
   std::uint64_t* words_ = nullptr;
   std::uint64_t capacity_ = 0;
+  int index_bits_ = 0;
+  std::uint64_t index_mask_ = 0;
+  std::uint64_t generation_mask_ = 0;
   std::mutex grow_mutex_;
   std::atomic<std::uint64_t> next_unused_{1};
 };
 
-// Checked builds only (ZSPOOL_CHECKED): per handle, the size malloc was asked for and how many
-// mappings are live, so an access past the requested size (not just past the class capacity)
-// and an unmap without a map are caught exactly. One reserved array indexed by handle, like the
-// slots; entries are written under the handle's class lock, map counts are atomic.
+// Checked builds only (ZSPOOL_CHECKED): per handle slot, the size malloc was asked for, so an
+// access past the requested size (not just past the class capacity) is caught exactly. One
+// reserved array indexed by slot, like the slots; entries are written under the class lock.
 struct CheckedHandle {
   std::uint32_t requested = 0;
-  std::atomic<std::uint32_t> maps{0};
 };
 class CheckedHandles {
  public:
-  explicit CheckedHandles(std::uint64_t capacity)
+  CheckedHandles(std::uint64_t capacity, const HandleTable& handles)
       : range_(capacity * sizeof(CheckedHandle)),
-        entries_(reinterpret_cast<CheckedHandle*>(range_.base())) {}
-  CheckedHandle& operator[](Handle h) const { return entries_[h]; }
+        entries_(reinterpret_cast<CheckedHandle*>(range_.base())),
+        handles_(handles) {}
+  CheckedHandle& operator[](Handle h) const { return entries_[handles_.index_of(h)]; }
 
  private:
   os::VirtualRange range_;
   CheckedHandle* entries_;
+  const HandleTable& handles_;
 };
 
 // A zspage's place on the LRU (writeback only), under lru_lock; ids as in ZsPage's links.
@@ -333,7 +394,7 @@ struct alignas(64) ClassState {
   std::array<ZsPage*, kFullnessGroups> groups{};
   std::uint32_t group_mask = 0;
   std::uint32_t zspages = 0;       // <= PoolOptions::max_zspages, a uint32
-  Handle free_slots = 0;           // head of this class's free-slot list
+  std::uint64_t free_slots = 0;    // slot index heading this class's free-slot list (0: none)
   std::uint64_t slots_in_use = 0;  // handles of this class issued and not released
   std::uint64_t obj_used = 0;
   std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages
@@ -426,7 +487,7 @@ class PoolState {
   HandleTable handles;
   DescriptorTable descriptors;
 #ifdef ZSPOOL_CHECKED
-  CheckedHandles checked{options.max_handles};
+  CheckedHandles checked{options.max_handles, handles};
 #endif
 
  private:
