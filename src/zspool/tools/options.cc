@@ -1,6 +1,8 @@
 #include "zspool/tools/options.h"
 
+#include <algorithm>
 #include <bit>
+#include <limits>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -30,7 +32,51 @@ CLI::Validator page_size_validator() {
       "");
 }
 
+CLI::Validator positive_size_validator() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto size = parse_positive_size(text);
+        return size ? std::string() : describe_size_error(text, size.error());
+      },
+      "");
+}
+
+CLI::Validator count_validator(std::uint64_t min, std::uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        const auto count = parse_count(text, min, max);
+        return count ? std::string() : describe_count_error(text, count.error(), min, max);
+      },
+      "");
+}
+
 }  // namespace
+
+CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name,
+                                      std::uint64_t& target, const std::string& description) {
+  return add_size_option(app, name, target, description)->check(positive_size_validator());
+}
+
+template <typename T>
+CLI::Option* add_count_option(CLI::App& app, const std::string& name, T& target,
+                              const std::string& description, std::uint64_t min,
+                              std::uint64_t max) {
+  max = std::min<std::uint64_t>(max, std::numeric_limits<T>::max());
+  const auto store = [&target](const std::string& text) {
+    target = static_cast<T>(parse_count(text).value());
+  };
+  return app.add_option_function<std::string>(name, store, description)
+      ->check(count_validator(min, max))
+      ->type_name("N")
+      ->default_str(std::to_string(target));
+}
+
+template CLI::Option* add_count_option<std::uint32_t>(CLI::App&, const std::string&,
+                                                      std::uint32_t&, const std::string&,
+                                                      std::uint64_t, std::uint64_t);
+template CLI::Option* add_count_option<std::uint64_t>(CLI::App&, const std::string&,
+                                                      std::uint64_t&, const std::string&,
+                                                      std::uint64_t, std::uint64_t);
 
 CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
                              const std::string& description) {
