@@ -57,10 +57,10 @@ void setup_bench_store(CLI::App& app) {
   add_threads_option(app, args->bench.threads, kMaxThreads,
                      "threads writing, reading and compressing");
   add_compressor_option(app, args->bench.compressor);
-  add_count_option(app, "--max-chain", args->bench.max_chain, 1u, kMaxChain,
-                   fmt::format("most pages per zspage: 1 .. {}", kMaxChain));
-  add_count_option(app, "--seed", args->bench.seed, std::uint64_t{0}, ~std::uint64_t{0},
-                   "which random half is discarded");
+  add_count_option(app, "--max-chain", args->bench.max_chain,
+                   fmt::format("most pages per zspage: 1 .. {}", kMaxChain), 1, kMaxChain);
+  add_count_option(app, "--seed", args->bench.seed,
+                   "which random half is discarded", 0, ~std::uint64_t{0});
   app.add_flag("--vs-zram", args->bench.vs_zram,
                "run the same sequence on /dev/zram0 (root; zram0 unused) and reset it after");
   app.add_flag("--json", args->json, "print one JSON object instead of tables");

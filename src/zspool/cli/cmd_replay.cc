@@ -166,8 +166,8 @@ void setup_replay(CLI::App& app) {
   app.add_option("--data", options->data_path, "the file whose pages `write` stores")
       ->required()
       ->type_name("FILE");
-  add_count_option(app, "--pages", options->pages, std::uint64_t{1}, kMaxTracePage + 1,
-                   "store capacity in pages (default: the trace's largest page + 1)");
+  add_count_option(app, "--pages", options->pages,
+                   "store capacity in pages (default: the trace's largest page + 1)", 1, kMaxTracePage + 1);
   add_store_options(app, options->store);
   app.add_flag("--json", options->json, "print JSON objects (one a line) instead of text");
   app.callback([options] { run_replay(*options); });

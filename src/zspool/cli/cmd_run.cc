@@ -73,8 +73,8 @@ void run_run(const RunOptions& options) {
 }
 
 void add_run_corpus_options(CLI::App& app, RunOptions& options) {
-  CLI::Option* pages = add_count_option(app, "--pages", options.pages, std::uint64_t{1}, kMaxPages,
-                                        "builtin corpus: pages to store");
+  CLI::Option* pages = add_count_option(app, "--pages", options.pages,
+                   "builtin corpus: pages to store", 1, kMaxPages);
   CLI::Option* size =
       add_size_option(app, "--size", options.size, "builtin corpus: bytes to store (e.g. 64M)");
   CLI::Option* input = add_corpus_options(app, options.corpus);

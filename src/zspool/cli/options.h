@@ -1,6 +1,9 @@
 // Command-line options shared by several verbs, so each verb spells them the same way.
 //
 //   add_size_option      a byte count given as "4096", "4K", "64M", "1.5G" (see size_arg.h)
+//   add_positive_size_option  the same, 0 refused (where 0 means nothing)
+//   add_count_option     a count in decimal digits within a range ("010" is ten; "0x10", "-1"
+//                        and out-of-range values are usage errors naming the option)
 //   add_geometry_options --page-size and --max-chain, the pool geometry every verb that builds
 //                        a size-class table takes; validated at parse time, so a bad value is a
 //                        usage error ("zspool: --max-chain: ...") before the verb runs.
@@ -14,7 +17,6 @@
 namespace CLI {
 class App;
 class Option;
-class Validator;
 }  // namespace CLI
 
 namespace zspool::tools {
@@ -24,21 +26,22 @@ namespace zspool::tools {
 CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
                              const std::string& description);
 
+// add_size_option with 0 refused.
+CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name,
+                                      std::uint64_t& target, const std::string& description);
+
+// Adds `name` taking a decimal count in [min, max] (parse_count); `target` keeps its value
+// unless the option is given. For --pages, --threads, --seconds and the like, instead of
+// CLI11's integer parsing (which reads "010" as octal and "0x10" as hex).
+template <typename T>
+CLI::Option* add_count_option(CLI::App& app, const std::string& name, T& target,
+                              const std::string& description, std::uint64_t min,
+                              std::uint64_t max);
+
 struct PoolGeometry {
   std::uint64_t page_size = kMinPageSize;   // a power of two in [kMinPageSize, kMaxPageSize]
   std::uint32_t max_chain = kDefaultChain;  // 1 .. kMaxChain
 };
-
-// A whole number written in decimal digits only: "010" is ten's typo, not octal eight, and
-// "0x10", "-1", "+3" and "1e3" are refused (CLI11 alone would read the first two as octal and
-// hex, and wrap -1 to 2^64 - 1).
-CLI::Validator decimal_validator();
-
-// Adds `name` taking a count in [min, max], decimal digits only; `target` keeps its value
-// (shown as the default) unless the option is given.
-template <typename T>
-CLI::Option* add_count_option(CLI::App& app, const std::string& name, T& target, T min, T max,
-                              const std::string& description);
 
 // Adds --threads N, checked at parse time to lie in 1..max (so no verb tries to start 2^32
 // threads and dies half-way).

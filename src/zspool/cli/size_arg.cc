@@ -1,5 +1,6 @@
 #include "zspool/cli/size_arg.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -117,7 +118,33 @@ Result<std::uint64_t> parse_size(std::string_view text) {
 
 std::string describe_size_error(std::string_view text, Error error) {
   if (error == Error::too_large) return fmt::format("'{}' is too large", text);
+  if (error == Error::out_of_bounds) return fmt::format("'{}': the size must not be 0", text);
   return fmt::format("'{}' is not a size (examples: 4096, 4K, 64MiB, 1.5G)", text);
+}
+
+Result<std::uint64_t> parse_positive_size(std::string_view text) {
+  const Result<std::uint64_t> size = parse_size(text);
+  if (size && *size == 0) return Error::out_of_bounds;
+  return size;
+}
+
+Result<std::uint64_t> parse_count(std::string_view text, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t value = 0;
+  std::string_view rest = text;
+  if (!take_digits(rest, value)) {
+    const bool all_digits = !text.empty() && std::all_of(text.begin(), text.end(), is_digit);
+    return all_digits ? Error::too_large : Error::invalid_argument;
+  }
+  if (!rest.empty()) return Error::invalid_argument;
+  if (value < min || value > max) return Error::out_of_bounds;
+  return value;
+}
+
+std::string describe_count_error(std::string_view text, Error error, std::uint64_t min,
+                                 std::uint64_t max) {
+  if (error == Error::invalid_argument)
+    return fmt::format("'{}' is not a count (decimal digits only)", text);
+  return fmt::format("'{}' is out of range: {} .. {}", text, min, max);
 }
 
 std::string format_bytes(std::uint64_t bytes) {

@@ -1,4 +1,8 @@
-// Byte sizes on the command line: parsing "64M" and printing "12.3 MiB".
+// Byte sizes and counts on the command line: parsing "64M" and "010", printing "12.3 MiB".
+//
+// Numbers are decimal, always: "010" is ten (not octal eight) and "0x10" is refused (not
+// sixteen), for sizes and counts alike. A count (parse_count) is digits only, no unit, sign,
+// blank or prefix, within the range its option allows.
 //
 // Grammar accepted by parse_size (case-insensitive, surrounding blanks ignored):
 //
@@ -26,6 +30,20 @@ Result<std::uint64_t> parse_size(std::string_view text);
 
 // A one-line explanation of why parse_size(text) failed, for "zspool: <option>: <why>".
 std::string describe_size_error(std::string_view text, Error error);
+
+// parse_size, with 0 refused (invalid_argument): for a size where 0 would mean nothing, or
+// silently mean "the default" ("--size 0"). describe_size_error explains its errors too.
+Result<std::uint64_t> parse_positive_size(std::string_view text);
+
+// A count in plain decimal digits within [min, max]. Errors: invalid_argument (not digits
+// only: a sign, a unit, "0x10", blanks), out_of_bounds (outside the range; "-1" is a sign, so
+// invalid_argument, never 2^64 - 1), too_large (beyond 64 bits).
+Result<std::uint64_t> parse_count(std::string_view text, std::uint64_t min = 0,
+                                  std::uint64_t max = UINT64_MAX);
+
+// A one-line explanation of why parse_count(text, min, max) failed.
+std::string describe_count_error(std::string_view text, Error error, std::uint64_t min,
+                                 std::uint64_t max);
 
 // `bytes` for people: "512 B", "4.0 KiB", "12.3 MiB", ... up to EiB, one decimal place.
 std::string format_bytes(std::uint64_t bytes);

@@ -97,5 +97,40 @@ TEST(FormatBytes, Rates) {
   EXPECT_EQ(format_byte_rate(1.0 / 0.0), "0 B/s");
 }
 
+// `--pages 010` was octal 8 and `0x10` hex 16 (CLI11's integer parsing): decimal only here.
+TEST(ParseCount, DecimalOnly) {
+  EXPECT_EQ(parse_count("010").value(), 10u);
+  EXPECT_EQ(parse_count("0").value(), 0u);
+  EXPECT_EQ(parse_count("18446744073709551615").value(), UINT64_MAX);
+  for (const char* bad : {"0x10", "0X10", "0b1", "0o7", "-1", "+1", " 1", "1 ", "1K", "", "1.0"}) {
+    const auto parsed = parse_count(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error(), Error::invalid_argument) << bad;
+    EXPECT_NE(describe_count_error(bad, parsed.error(), 0, 9).find("decimal digits only"),
+              std::string::npos);
+  }
+  EXPECT_EQ(parse_count("18446744073709551616").error(), Error::too_large);
+  EXPECT_EQ(parse_size("010").value(), 10u);
+}
+
+// `--threads 4294967295` aborted and `--seconds -1` wrapped to 2^64 - 1: a range is checked.
+TEST(ParseCount, RangeIsChecked) {
+  EXPECT_EQ(parse_count("1", 1, 1024).value(), 1u);
+  EXPECT_EQ(parse_count("1024", 1, 1024).value(), 1024u);
+  EXPECT_EQ(parse_count("0", 1, 1024).error(), Error::out_of_bounds);
+  EXPECT_EQ(parse_count("4294967295", 1, 1024).error(), Error::out_of_bounds);
+  EXPECT_EQ(describe_count_error("0", Error::out_of_bounds, 1, 1024),
+            "'0' is out of range: 1 .. 1024");
+}
+
+// `--size 0` silently meant the default.
+TEST(ParsePositiveSize, ZeroIsRefused) {
+  EXPECT_EQ(parse_positive_size("4K").value(), 4096u);
+  EXPECT_EQ(parse_positive_size("0").error(), Error::out_of_bounds);
+  EXPECT_EQ(parse_positive_size("0K").error(), Error::out_of_bounds);
+  EXPECT_EQ(parse_positive_size("0x10").error(), Error::invalid_argument);
+  EXPECT_EQ(describe_size_error("0", Error::out_of_bounds), "'0': the size must not be 0");
+}
+
 }  // namespace
 }  // namespace zspool::tools

@@ -24,15 +24,17 @@ CLI::Validator compressor_validator() {
       "");
 }
 
-// A capacity whose page table alone would take half the machine is a mistake in the
-// arguments (or the trace), not a store to try to build (Store::create refuses it too; this
-// says why in the user's terms).
+// A capacity whose page table's directory alone would take half of what this process may use
+// is a mistake in the arguments (or the trace), not a store to try to build (Store::create
+// refuses it too; this says why in the user's terms).
 void check_capacity(std::uint64_t pages) {
-  if (pages <= Store::max_pages()) return;
+  const std::uint64_t max_pages = Store::max_pages();
+  if (pages <= max_pages) return;
+  const os::MemoryBudget budget = os::memory_budget();
   usage_error(
-      fmt::format("a store of {} pages is more than {} (its page table would take more than half "
-                  "this machine's memory, {})",
-                  pages, Store::max_pages(), format_bytes(os::physical_memory_bytes())));
+      fmt::format("a store of {} pages is more than {} (the most that {} of memory, "
+                  "limited by {}, allows)",
+                  pages, max_pages, format_bytes(budget.bytes), budget.limited_by));
 }
 
 }  // namespace
@@ -47,7 +49,8 @@ CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
 void add_store_options(CLI::App& app, StoreArgs& args) {
   add_compressor_option(app, args.compressor);
   add_size_option(app, "--limit", args.limit, "memory limit of the store (0: none)");
-  app.add_option("--backing", args.backing, "writeback file (a new or empty regular file)")
+  app.add_option("--backing", args.backing,
+                 "writeback file: new or empty, locked while in use (never one holding data)")
       ->check(CLI::Validator(
           [](std::string& path) -> std::string {
             return path.empty() ? "an empty path names no file" : "";
@@ -66,10 +69,12 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages) {
   options.compressor = args.compressor;
   options.mem_limit = args.limit;
   options.backing_path = args.backing;
-  auto store = Store::create(std::move(options));
+  std::string why;  // a backing target's refusal: its path and the reason
+  auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);
   const std::string message =
-      args.backing.empty()
+      !why.empty() ? why
+      : args.backing.empty()
           ? fmt::format("cannot create a store of {} pages: {}", pages,
                         error_message(store.error()))
           : fmt::format("cannot create a store of {} pages with backing file {}: {}", pages,

@@ -36,7 +36,8 @@ namespace zspool {
   X(checksum_mismatch, 74 /*EBADMSG*/, "stored data failed its checksum")                \
   X(limit_reached, 28 /*ENOSPC*/, "memory limit reached")                                \
   X(corrupt_data, 74 /*EBADMSG*/, "compressed data is corrupt")                          \
-  X(unsupported, 95 /*EOPNOTSUPP*/, "operation not supported by this configuration")
+  X(unsupported, 95 /*EOPNOTSUPP*/, "operation not supported by this configuration")     \
+  X(no_space, 28 /*ENOSPC*/, "no space left on the backing file's device")
 
 enum class Error : std::uint8_t {
 #define ZSPOOL_ERROR_ENUM(name, errno_value, message) name,

@@ -3,12 +3,19 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -206,20 +213,6 @@ TEST_F(BackingFileTest, FailWritesFromFailsThatCallAndEveryLaterOne) {
   expect_slot_holds(*file, slot, pattern(10, 3));
 }
 
-TEST_F(BackingFileTest, RealWriteFailureIsIoErrorAndLeavesRecordUnchanged) {
-  // /dev/full refuses every write with ENOSPC: the pwrite error path, not an injected one.
-  auto opened = BackingFile::open("/dev/full", kSlotSize, 0);
-  if (!opened.ok()) GTEST_SKIP() << "/dev/full cannot be opened here";
-  BackingFile& file = **opened;
-  const std::uint64_t slot = file.alloc_slot().value();
-  EXPECT_EQ(file.write_slot(slot, pattern(100, 1)), Error::io_error);
-  EXPECT_EQ(file.record(slot)->state, SlotRecord::State::kAllocated);
-  std::vector<std::byte> out(kSlotSize);
-  EXPECT_EQ(file.read_slot(slot, out, nullptr), Error::not_found);
-  EXPECT_EQ(file.stats().write_failures, 1u);
-  EXPECT_EQ(file.stats().writes, 0u);
-}
-
 TEST_F(BackingFileTest, InjectedReadFailureIsIoErrorAndReturnsNoData) {
   auto file = open_file();
   ASSERT_NE(file, nullptr);
@@ -324,27 +317,187 @@ TEST_F(BackingFileTest, ConcurrentWritersAndReadersOnDifferentSlots) {
   EXPECT_EQ(stats.reads, stats.writes);
 }
 
-TEST_F(BackingFileTest, BadPathIsIoError) {
-  auto missing_dir = BackingFile::open(dir_ + "/no/such/dir/backing", kSlotSize, 0);
-  ASSERT_FALSE(missing_dir.ok());
-  EXPECT_EQ(missing_dir.error(), Error::io_error);
-  auto a_directory = BackingFile::open(dir_, kSlotSize, 0);
-  ASSERT_FALSE(a_directory.ok());
-  EXPECT_EQ(a_directory.error(), Error::io_error);
+// ---- the target: never a file zspool did not create, never shared ------------------------------
+
+void write_text(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
 }
 
-TEST_F(BackingFileTest, OpenTruncatesAnExistingFile) {
-  {
-    auto file = open_file();
-    ASSERT_NE(file, nullptr);
-    const std::uint64_t slot = file->alloc_slot().value();
-    ASSERT_EQ(file->write_slot(slot, pattern(kSlotSize, 1)), Error::ok);
-  }
-  ASSERT_EQ(std::filesystem::file_size(path_), kSlotSize);
+std::string read_text(const std::string& path) {
+  std::string text(1 << 16, '\0');
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "<cannot open>";
+  const ssize_t n = ::read(fd, text.data(), text.size());
+  ::close(fd);
+  text.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+  return text;
+}
+
+// The refusal of `path`: its error, and a reason that names the path and says `because`.
+void expect_refused(const std::string& path, Error error, const std::string& because,
+                    BackingTargetOptions target = {}) {
+  std::string why;
+  auto opened = BackingFile::open(path, kSlotSize, 0, target, &why);
+  ASSERT_FALSE(opened.ok()) << path;
+  EXPECT_EQ(opened.error(), error) << path << ": " << why;
+  EXPECT_NE(why.find("backing file " + path + ": "), std::string::npos) << why;
+  EXPECT_NE(why.find(because), std::string::npos) << why;
+}
+
+TEST_F(BackingFileTest, MissingDirectoryAndDirectoryAreRefusedWithTheReason) {
+  expect_refused(dir_ + "/no/such/dir/backing", Error::invalid_argument,
+                 "No such file or directory");
+  expect_refused(dir_, Error::invalid_argument, "a directory");
+  expect_refused("", Error::invalid_argument, "empty path");
+}
+
+// The data file named as the backing file was truncated, and every write then stored zeros.
+TEST_F(BackingFileTest, NonEmptyFileIsRefusedAndLeftIntact) {
+  write_text(path_, "precious data that zspool did not write\n");
+  expect_refused(path_, Error::invalid_argument, "not empty (40 bytes)");
+  EXPECT_EQ(read_text(path_), "precious data that zspool did not write\n");
+}
+
+TEST_F(BackingFileTest, EmptyExistingFileIsAccepted) {
+  write_text(path_, "");
   auto file = open_file();
   ASSERT_NE(file, nullptr);
-  EXPECT_EQ(std::filesystem::file_size(path_), 0u);
-  EXPECT_EQ(file->stats().slots_in_use, 0u);
+  const std::uint64_t slot = file->alloc_slot().value();
+  ASSERT_EQ(file->write_slot(slot, pattern(100, 1)), Error::ok);
+  expect_slot_holds(*file, slot, pattern(100, 1));
+}
+
+// A symlink is never followed, whether it points at a file (which would be destroyed) or at
+// nothing (which would be created wherever the link's owner chose).
+TEST_F(BackingFileTest, SymlinkIsRefusedAndItsTargetLeftAlone) {
+  const std::string victim = dir_ + "/victim";
+  write_text(victim, "");
+  ASSERT_EQ(::symlink(victim.c_str(), path_.c_str()), 0);
+  expect_refused(path_, Error::invalid_argument, "symbolic link");
+  const std::string dangling = dir_ + "/dangling";
+  ASSERT_EQ(::symlink((dir_ + "/created-through-link").c_str(), dangling.c_str()), 0);
+  expect_refused(dangling, Error::invalid_argument, "symbolic link");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/created-through-link"));
+}
+
+// /dev/null and /dev/zero accepted every write and gave back nothing of it.
+TEST_F(BackingFileTest, CharacterDevicesAndFifosAreRefused) {
+  for (const char* device : {"/dev/null", "/dev/zero", "/dev/full"}) {
+    if (!std::filesystem::exists(device)) continue;
+    expect_refused(device, Error::invalid_argument, "a character device");
+  }
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_refused(fifo, Error::invalid_argument, "a FIFO");  // and does not hang
+}
+
+// A block device major with no driver (listed nowhere in /proc/devices), so a node of it can
+// never reach a real disk: opening it fails with ENXIO.
+int unused_block_major() {
+  std::ifstream devices("/proc/devices");
+  std::string line;
+  bool in_block = false;
+  std::vector<int> used;
+  while (std::getline(devices, line)) {
+    if (line.rfind("Block devices:", 0) == 0) in_block = true;
+    if (in_block) used.push_back(std::atoi(line.c_str()));
+  }
+  for (int major = 60; major <= 63; ++major) {  // "local/experimental use" in devices.txt
+    if (std::find(used.begin(), used.end(), major) == used.end()) return major;
+  }
+  return -1;
+}
+
+// A block device is refused before anything opens it; with the opt-in it is opened (here: a
+// node of no driver, which the kernel refuses).
+TEST_F(BackingFileTest, BlockDeviceNeedsTheOptInBeforeAnyOpen) {
+  const int major = unused_block_major();
+  if (major < 0) GTEST_SKIP() << "no free experimental block major";
+  const std::string node = dir_ + "/blockdev";
+  if (::mknod(node.c_str(), S_IFBLK | 0600, ::makedev(major, 0)) != 0)
+    GTEST_SKIP() << "cannot make a block device node here: " << std::strerror(errno);
+  expect_refused(node, Error::invalid_argument, "a block device");
+  expect_refused(node, Error::invalid_argument, "No such device",
+                 BackingTargetOptions{.allow_block_device = true});
+}
+
+TEST_F(BackingFileTest, SecondOpenInTheSameProcessIsBusy) {
+  auto first = open_file();
+  ASSERT_NE(first, nullptr);
+  expect_refused(path_, Error::busy, "in use by another process");
+  first.reset();
+  auto again = open_file();  // the lock went with the first: empty, so accepted
+  EXPECT_NE(again, nullptr);
+}
+
+// Two `zspool run --backing shared.bk`: the second truncated the first's slots.
+TEST_F(BackingFileTest, SecondProcessCannotShareTheFile) {
+  auto mine = open_file();
+  ASSERT_NE(mine, nullptr);
+  const std::uint64_t slot = mine->alloc_slot().value();
+  ASSERT_EQ(mine->write_slot(slot, pattern(kSlotSize, 5)), Error::ok);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string why;
+    auto theirs = BackingFile::open(path_, kSlotSize, 0, {}, &why);
+    const bool busy = !theirs.ok() && theirs.error() == Error::busy &&
+                      why.find("in use by another process") != std::string::npos;
+    ::_exit(busy ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the second process was not refused as busy";
+  expect_slot_holds(*mine, slot, pattern(kSlotSize, 5));
+}
+
+TEST_F(BackingFileTest, IdentityIsTheOpenedFilesAndMatchesItsOtherNames) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  EXPECT_EQ(file_identity(path_).value(), file->identity());
+  const std::string link = dir_ + "/hardlink";
+  ASSERT_EQ(::link(path_.c_str(), link.c_str()), 0);
+  EXPECT_TRUE(same_file(path_, link));
+  const std::string other = dir_ + "/other";
+  write_text(other, "");
+  EXPECT_FALSE(same_file(path_, other));
+  EXPECT_FALSE(same_file(path_, dir_ + "/missing"));
+  std::string why;
+  EXPECT_EQ(file_identity(dir_ + "/missing", &why).error(), Error::not_found);
+  EXPECT_NE(why.find("No such file or directory"), std::string::npos) << why;
+}
+
+// A write the kernel refuses for room (here EFBIG past RLIMIT_FSIZE, in a child so the limit
+// stays there) is no_space, not a memory limit, and last_failure() says what and why.
+TEST_F(BackingFileTest, WriteThatFindsNoRoomIsNoSpaceWithTheReason) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  const std::uint64_t first = file->alloc_slot().value();
+  const std::uint64_t second = file->alloc_slot().value();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{kSlotSize, kSlotSize};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+    if (file->write_slot(first, pattern(kSlotSize, 1)) != Error::ok) ::_exit(3);
+    if (file->write_slot(second, pattern(100, 2)) != Error::no_space) ::_exit(4);
+    const std::string text = file->last_failure();
+    const bool named = text.find("backing file " + path_ + ": write of 100 bytes at offset 4096: "
+                                                           "File too large") != std::string::npos;
+    if (!named) ::_exit(5);
+    if (file->record(second)->state != SlotRecord::State::kAllocated) ::_exit(6);
+    ::_exit(file->stats().write_failures == 1 ? 0 : 7);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's exit codes above";
+  EXPECT_EQ(file->last_failure(), "");  // nothing failed in this process
 }
 
 }  // namespace

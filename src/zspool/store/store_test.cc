@@ -4,11 +4,15 @@
 #include "zspool/workload/rng.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -181,7 +185,7 @@ TEST(Store, RejectsBadOptionsAndArguments) {
   EXPECT_EQ(Store::create({.pages = 0}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .compressor = "nope"}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .backing_path = "/nonexistent/dir/f"}).error(),
-            Error::io_error);
+            Error::invalid_argument);
   auto s = make_store({.pages = 8});
   std::vector<std::byte> small(100), page(kPage);
   EXPECT_EQ(s->write(8, page), Error::invalid_argument);
@@ -501,7 +505,7 @@ TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
     if (e == Error::ok) {
       version[i] = 2;
     } else {
-      ASSERT_EQ(e, Error::limit_reached) << i;
+      ASSERT_EQ(e, Error::limit_reached) << i;  // an I/O failure, not a full device
       ++refused;
     }
   }
@@ -514,6 +518,141 @@ TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
     const Flavour fl = version[i] == 1 ? Flavour::text : Flavour::pointers;
     ASSERT_TRUE(reads_back(*s, i, make_page(i, version[i], fl))) << i;
   }
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ZSPOOL_TEST_SANITIZED 1
+#endif
+
+// A backing device that is full is no_space, named with the errno text, not "memory limit
+// reached". The kernel refuses room for real here: a forked child sets RLIMIT_FSIZE to 0, so
+// every write to the backing file fails with EFBIG.
+TEST(Store, FullBackingDeviceIsNoSpaceNotAMemoryLimit) {
+  TempFile f;
+  EXPECT_EXIT(
+      {
+        std::signal(SIGXFSZ, SIG_IGN);
+        auto s = Store::create({.pages = 64, .mem_limit = 16 * 1024, .backing_path = f.path});
+        if (!s) std::_Exit(10);
+        rlimit none{};
+        getrlimit(RLIMIT_FSIZE, &none);
+        none.rlim_cur = 0;
+        if (setrlimit(RLIMIT_FSIZE, &none) != 0) std::_Exit(11);
+        Error last = Error::ok;
+        std::uint64_t stored = 0;
+        for (std::uint64_t i = 0; i < 64 && last == Error::ok; ++i) {
+          last = (*s)->write(i, make_page(i, 1, Flavour::random));
+          stored += last == Error::ok;
+        }
+        if (last != Error::no_space) std::_Exit(12);
+        const std::string why = (*s)->backing_failure();
+        if (why.find("backing file " + f.path) == std::string::npos ||
+            why.find("File too large") == std::string::npos)
+          std::_Exit(13);
+        if ((*s)->stats().bd_write_failures == 0) std::_Exit(14);
+        for (std::uint64_t i = 0; i < stored; ++i) {
+          if (!reads_back(**s, i, make_page(i, 1, Flavour::random))) std::_Exit(15);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A backing target zspool did not create is refused with the reason, and left as it was.
+TEST(Store, BackingTargetThatIsNotNewOrEmptyIsRefusedWithTheReason) {
+  TempFile f;
+  { std::ofstream(f.path) << "somebody's data"; }
+  std::string why;
+  auto s = Store::create({.pages = 8, .backing_path = f.path}, &why);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), Error::invalid_argument);
+  EXPECT_NE(why.find("backing file " + f.path + ": not empty (15 bytes)"), std::string::npos)
+      << why;
+  EXPECT_EQ(std::filesystem::file_size(f.path), 15u);
+  auto first = make_store({.pages = 8, .backing_path = f.path + ".new"});
+  EXPECT_EQ(Store::create({.pages = 8, .backing_path = f.path + ".new"}, &why).error(),
+            Error::busy);
+  EXPECT_NE(why.find("in use by another process"), std::string::npos) << why;
+  std::filesystem::remove(f.path + ".new");
+}
+
+// The resident memory of this process (VmRSS), in bytes.
+std::uint64_t resident_bytes_now() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// `zspool replay --pages 700000000` on a 2-line trace built an 11 GB zero-filled page table and
+// was SIGKILLed in a 512 MiB cgroup. The table is made as pages are written.
+TEST(Store, PageTableIsMadeAsPagesAreWrittenNotAtCreation) {
+  constexpr std::uint64_t kPages = std::uint64_t{64} << 20;  // an eager table: 1 GiB
+  ASSERT_GE(Store::max_pages(), kPages);
+  const std::uint64_t before = resident_bytes_now();
+  auto s = make_store({.pages = kPages});
+  ASSERT_NE(s, nullptr);
+  EXPECT_LT(resident_bytes_now(), before + (std::uint64_t{64} << 20)) << "an eager page table";
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8);  // the directory only
+  const std::vector<std::byte> page = make_page(7, 1, Flavour::text);
+  ASSERT_EQ(s->write(kPages - 1, page), Error::ok);
+  ASSERT_EQ(s->write(0, page), Error::ok);
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);  // two chunks
+  EXPECT_TRUE(reads_back(*s, kPages - 1, page));
+  EXPECT_TRUE(reads_back(*s, 0, page));
+  EXPECT_TRUE(reads_back(*s, kPages / 2, std::vector<std::byte>(kPage)));  // never written
+  EXPECT_EQ(s->discard(kPages / 2), Error::ok);  // nothing to drop, and no chunk made for it
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);
+  ASSERT_EQ(s->discard(0), Error::ok);
+  EXPECT_TRUE(reads_back(*s, 0, std::vector<std::byte>(kPage)));
+  EXPECT_EQ(s->stats().stored_pages, 1u);
+}
+
+// The page table growing past what the OS gives is out_of_memory from write(), never an
+// exception, and the pages stored so far stay readable. A forked child caps its address space
+// just above what it maps, then writes a page into each of many untouched chunks.
+TEST(Store, PageTableThatCannotGrowIsOutOfMemoryNotACrash) {
+#ifdef ZSPOOL_TEST_SANITIZED
+  GTEST_SKIP() << "sanitizer runtimes reserve address space and do not run under RLIMIT_AS";
+#else
+  EXPECT_EXIT(
+      {
+        constexpr std::uint64_t kChunks = 4096;
+        auto s = Store::create({.pages = kChunks * 4096});
+        if (!s) std::_Exit(10);
+        const std::vector<std::byte> page = make_page(1, 1, Flavour::text);
+        if ((*s)->write(0, page) != Error::ok) std::_Exit(11);  // the scratch buffers, made
+        unsigned long vm_pages = 0;
+        if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+          if (std::fscanf(f, "%lu", &vm_pages) != 1) std::_Exit(12);
+          std::fclose(f);
+        }
+        rlimit capped{};
+        getrlimit(RLIMIT_AS, &capped);
+        capped.rlim_cur = vm_pages * sysconf(_SC_PAGESIZE) + (std::size_t{4} << 20);
+        if (setrlimit(RLIMIT_AS, &capped) != 0) std::_Exit(13);
+        std::uint64_t written = 1;
+        Error e = Error::ok;
+        try {
+          for (std::uint64_t c = 1; c < kChunks && e == Error::ok; ++c) {
+            e = (*s)->write(c * 4096, page);  // 64 KiB of table each: 256 MiB in all
+            written += e == Error::ok;
+          }
+        } catch (...) {
+          std::_Exit(16);  // the store threw
+        }
+        if (e != Error::out_of_memory) std::_Exit(14);
+        capped.rlim_cur = RLIM_INFINITY;
+        if (setrlimit(RLIMIT_AS, &capped) != 0) std::_Exit(17);
+        for (std::uint64_t c = 0; c < written; ++c) {
+          if (!reads_back(**s, c * 4096, page)) std::_Exit(15);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+#endif
 }
 
 TEST(Store, FailingBackingReadIsAnErrorAndTheNextReadWorks) {

@@ -223,8 +223,9 @@ TEST(RunVerb, BadInput) {
   expect_one_line_error({"run", "--input", "/nonexistent/zspool/input"}, 2, "--input");
   expect_one_line_error({"run", "--max-bytes", "1M"}, 2, "--input");
   expect_one_line_error({"run", "--input", "/etc/hostname", "--max-bytes", "100"}, 2, "--input");
-  expect_one_line_error({"run", "--backing", "/nonexistent/dir/backing", "--pages", "16"}, 1,
-                        "backing");
+  expect_one_line_error({"run", "--backing", "/nonexistent/dir/backing", "--pages", "16"}, 2,
+                        "backing file /nonexistent/dir/backing: its directory does not exist: "
+                        "No such file or directory");
 }
 
 TEST(RunVerb, EmptyInputIsAFailure) {

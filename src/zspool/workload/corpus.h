@@ -38,9 +38,17 @@
 // Corpus::from_paths(paths, page_size, max_bytes) -- real data: named files, and directories
 // walked recursively in sorted order. Each file is cut into pages on its own (its last partial
 // page zero-padded), as the page cache holds it. Inside directories, symlinks, special files
-// and unreadable entries are skipped (counted in LoadReport); a named path that does not
-// exist, or no readable data at all, is an error. File pages are labelled zero, same_filled
-// (as the pool's same-filled detection would see them) or file.
+// and unreadable entries are skipped, each listed with its reason in LoadReport::skipped
+// ("Permission denied", "symbolic link (not followed)", ...); a named path that does not
+// exist, or no readable data at all, is an error (naming the first skip). File pages are
+// labelled zero, same_filled (as the pool's same-filled detection would see them) or file.
+//
+// The walk is iterative (a vector of frames, not the call stack) and opens each entry relative
+// to its directory (openat, O_NOFOLLOW inside directories), holding one directory open at a
+// time: a tree 3,000 directories deep is walked whatever the stack or the path length limit.
+// Files are opened O_NONBLOCK and checked with fstat, so a FIFO or device swapped in is
+// skipped and a /proc file that would block (/proc/kmsg) is skipped with the reason, never a
+// hang. Named paths follow symlinks, as the user named them.
 #pragma once
 
 #include <array>
@@ -88,11 +96,21 @@ void generate_page(std::span<std::byte> page, PageKind kind, std::uint64_t seed)
 // `*word` when given. An all-zero page counts (word 0).
 bool is_same_filled(std::span<const std::byte> page, std::uint64_t* word = nullptr);
 
+// An entry from_paths did not read (or not to its end), and why.
+struct SkippedEntry {
+  std::string path;
+  std::string reason;  // strerror text, or what kind of entry it is
+
+  bool operator==(const SkippedEntry&) const = default;
+};
+
 // What from_paths read, skipped, or why it failed.
 struct LoadReport {
+  static constexpr std::size_t kMaxListedSkips = 100;
   std::string error;                  // "" on success; else one line naming the path
   std::uint64_t files_read = 0;       // files that gave at least one page
-  std::uint64_t entries_skipped = 0;  // unreadable, symlinked or special entries
+  std::uint64_t entries_skipped = 0;  // unreadable, symlinked or special entries (all of them)
+  std::vector<SkippedEntry> skipped;  // the first kMaxListedSkips of them, in walk order
   bool truncated = false;             // stopped at max_bytes with paths or data left
 };
 
@@ -111,7 +129,7 @@ class Corpus {
   // limit). Errors, with report->error set: invalid_argument (no paths, bad page size,
   // max_bytes below one page, a named path neither file nor directory), not_found (a named
   // path does not exist), io_error (a named path cannot be examined, nothing readable, or
-  // only empty files).
+  // only empty files), out_of_memory (the pages did not fit; never an exception).
   static Result<Corpus> from_paths(const std::vector<std::string>& paths,
                                    std::uint32_t page_size = kDefaultPageSize,
                                    std::uint64_t max_bytes = 0, LoadReport* report = nullptr);

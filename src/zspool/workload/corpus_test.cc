@@ -1,7 +1,9 @@
 #include "zspool/workload/corpus.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <lz4.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -346,6 +348,115 @@ TEST_F(FromPaths, SkipsSpecialAndUnreadableEntries) {
     EXPECT_EQ(corpus->page_count(), 4u);
     EXPECT_EQ(report.entries_skipped, 3u);  // link, fifo, secret
   }
+  const std::string root = root_.string();
+  ASSERT_GE(report.skipped.size(), 2u);
+  EXPECT_EQ(report.skipped[0], (SkippedEntry{root + "/link", "symbolic link (not followed)"}));
+  EXPECT_EQ(report.skipped[1], (SkippedEntry{root + "/sub/fifo", "not a regular file"}));
+}
+
+// `--input` of an unreadable file said "no readable data" without "Permission denied". Root
+// reads anything, so the check runs in a child that gives up root first (when it has it).
+TEST_F(FromPaths, UnreadableFileIsListedWithTheReason) {
+  write("secret", pattern(4096, 9));
+  fs::permissions(root_ / "secret", fs::perms::none);
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec |
+                             fs::perms::group_read | fs::perms::others_read);
+  const std::string secret = (root_ / "secret").string();
+  EXPECT_EXIT(
+      {
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) std::_Exit(10);
+        LoadReport report;
+        const auto corpus = Corpus::from_paths({root_.string()}, 4096, 0, &report);
+        if (corpus.ok() || corpus.error() != Error::io_error) std::_Exit(11);
+        const std::string want = "no readable data under the given paths (skipped " + secret +
+                                 ": Permission denied)";
+        if (report.error != want) std::_Exit(12);
+        if (report.skipped.size() != 1 || report.skipped[0].reason != "Permission denied")
+          std::_Exit(13);
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// Makes `depth` nested directories "d" under `top` (through descriptors: the full path is far
+// past PATH_MAX) and a one-page file "deep" at the bottom; removes them again.
+class DeepTree {
+ public:
+  DeepTree(const fs::path& top, int depth) : top_(top), depth_(depth) {
+    int fd = ::open(top.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (int i = 0; i < depth && fd >= 0; ++i) {
+      const int made = ::mkdirat(fd, "d", 0755);
+      const int next = made == 0 ? ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+      ::close(fd);
+      fd = next;
+    }
+    if (fd < 0) return;
+    const int file = ::openat(fd, "deep", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    const std::vector<std::byte> page(4096, std::byte{0x5a});
+    ok_ = file >= 0 && ::write(file, page.data(), page.size()) == 4096;
+    if (file >= 0) ::close(file);
+    ::close(fd);
+  }
+  ~DeepTree() {
+    // Bottom up: walk down by descriptor, then unlink and climb through "..".
+    int fd = ::open(top_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int reached = 0;
+    for (; reached < depth_ && fd >= 0; ++reached) {
+      const int next = ::openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (next < 0) break;
+      ::close(fd);
+      fd = next;
+    }
+    if (fd < 0) return;
+    ::unlinkat(fd, "deep", 0);
+    for (int i = 0; i < reached; ++i) {
+      const int up = ::openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ::close(fd);
+      fd = up;
+      if (fd < 0 || ::unlinkat(fd, "d", AT_REMOVEDIR) != 0) break;
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  fs::path top_;
+  int depth_;
+  bool ok_ = false;
+};
+
+// A 3,000-deep tree overflowed a small stack (recursive walk), and with the default stack the
+// deep file was skipped silently. Walked here on a thread with a 64 KiB stack.
+TEST_F(FromPaths, ThreeThousandDeepTreeIsWalkedOnASmallStack) {
+  const DeepTree tree(root_ / "sub", 3000);
+  ASSERT_TRUE(tree.ok());
+  struct Run {
+    std::string root;
+    LoadReport report;
+    std::uint64_t pages = 0;
+    bool all_0x5a = false;
+  } run{root_.string(), {}, 0, false};
+  pthread_attr_t attr;
+  ASSERT_EQ(::pthread_attr_init(&attr), 0);
+  ASSERT_EQ(::pthread_attr_setstacksize(&attr, 64 * 1024), 0);
+  pthread_t thread;
+  auto body = [](void* arg) -> void* {
+    auto* r = static_cast<Run*>(arg);
+    const auto corpus = Corpus::from_paths({r->root}, 4096, 0, &r->report);
+    if (corpus.ok()) {
+      r->pages = corpus->page_count();
+      r->all_0x5a = corpus->kind(0) == PageKind::same_filled;
+    }
+    return nullptr;
+  };
+  ASSERT_EQ(::pthread_create(&thread, &attr, body, &run), 0);
+  ASSERT_EQ(::pthread_join(thread, nullptr), 0);
+  ::pthread_attr_destroy(&attr);
+  EXPECT_EQ(run.report.error, "");
+  EXPECT_EQ(run.pages, 1u) << "the deep file";
+  EXPECT_TRUE(run.all_0x5a);
+  EXPECT_EQ(run.report.files_read, 1u);
+  EXPECT_EQ(run.report.entries_skipped, 0u);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace zspool::tools {
 namespace {
 
@@ -35,10 +37,20 @@ ssize_t pread_fully(int fd, std::span<std::byte> out, std::uint64_t offset) {
   return static_cast<ssize_t>(done);
 }
 
+bool same_time(const timespec& a, const timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
 }  // namespace
 
-PageFile::PageFile(int fd, std::string path, std::uint32_t page_size, std::uint64_t size)
-    : fd_(fd), path_(std::move(path)), page_size_(page_size), size_(size) {}
+PageFile::Stamp PageFile::stamp_of(const struct stat& st) {
+  return Stamp{.size = static_cast<std::uint64_t>(st.st_size),
+               .modified = st.st_mtim,
+               .status_changed = st.st_ctim};
+}
+
+PageFile::PageFile(int fd, std::string path, std::uint32_t page_size, Stamp stamp)
+    : fd_(fd), path_(std::move(path)), page_size_(page_size), size_(stamp.size), stamp_(stamp) {}
 
 PageFile::~PageFile() {
   close();
@@ -55,6 +67,7 @@ PageFile& PageFile::operator=(PageFile&& other) noexcept {
     path_ = std::move(other.path_);
     page_size_ = std::exchange(other.page_size_, 1);
     size_ = std::exchange(other.size_, 0);
+    stamp_ = std::exchange(other.stamp_, Stamp{});
   }
   return *this;
 }
@@ -89,15 +102,51 @@ Result<PageFile> PageFile::open(const std::string& path, std::uint32_t page_size
     explain(why, "not a regular file: " + path);
     return Error::invalid_argument;
   }
-  return PageFile(fd, path, page_size, static_cast<std::uint64_t>(st.st_size));
+  return PageFile(fd, path, page_size, stamp_of(st));
 }
 
-Error PageFile::read_page(std::uint64_t index, std::span<std::byte> out) const {
+Error PageFile::read_page(std::uint64_t index, std::span<std::byte> out, std::string* why) const {
   if (index >= page_count() || out.size() != page_size_) return Error::invalid_argument;
-  const ssize_t got = pread_fully(fd_, out, index * page_size_);
-  if (got < 0) return Error::io_error;
+  const std::uint64_t offset = index * page_size_;
+  const ssize_t got = pread_fully(fd_, out, offset);
+  if (got < 0) {
+    const int err = errno;
+    explain(why, "cannot read " + path_ + ": " + std::strerror(err) +
+                     (err == EAGAIN ? " (reading it would block: not a plain file)" : ""));
+    return Error::io_error;
+  }
+  if (changed_since_open(why)) return Error::io_error;
+  const std::uint64_t promised = std::min<std::uint64_t>(page_size_, size_ - offset);
+  if (static_cast<std::uint64_t>(got) < promised) {
+    explain(why, fmt::format("{} gave {} bytes at offset {} where its size ({}) promised {}", path_,
+                             got, offset, size_, promised));
+    return Error::io_error;
+  }
   std::fill(out.begin() + got, out.end(), std::byte{0});
   return Error::ok;
+}
+
+bool PageFile::changed_since_open(std::string* why) const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    explain(why, "cannot examine " + path_ + ": " + std::strerror(errno));
+    return true;
+  }
+  const Stamp now = stamp_of(st);
+  if (now.size != stamp_.size) {
+    explain(why, fmt::format("{} changed while it was being read: its size went from {} to {} "
+                             "bytes (it must not change during the replay)",
+                             path_, stamp_.size, now.size));
+    return true;
+  }
+  if (!same_time(now.modified, stamp_.modified) ||
+      !same_time(now.status_changed, stamp_.status_changed)) {
+    explain(why, path_ +
+                     " changed while it was being read: it was modified (it must not change "
+                     "during the replay)");
+    return true;
+  }
+  return false;
 }
 
 }  // namespace zspool::tools

@@ -1,5 +1,6 @@
 #include "zspool/workload/page_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,6 +100,67 @@ TEST_F(PageFileTest, MovedFromFileIsEmpty) {
   EXPECT_EQ(file->page_count(), 0u);  // NOLINT(bugprone-use-after-move): documented state
   std::vector<std::byte> page(4096);
   EXPECT_EQ(moved.read_page(1, page), Error::ok);
+}
+
+// `zspool replay` against a data file truncated during the replay reported its reads as the
+// store's mismatches, and pages past the new end as zeros that "verified".
+TEST_F(PageFileTest, FileThatShrinksIsAnErrorNotZeros) {
+  const std::string path = make_file("data", 3 * 4096);
+  auto file = PageFile::open(path, 4096);
+  ASSERT_TRUE(file.ok());
+  std::vector<std::byte> page(4096);
+  ASSERT_EQ(file->read_page(2, page), Error::ok);
+  ASSERT_EQ(::truncate(path.c_str(), 4096 + 10), 0);
+  std::string why;
+  EXPECT_EQ(file->read_page(2, page, &why), Error::io_error);
+  EXPECT_NE(why.find(path + " changed while it was being read: its size went from 12288 to 4106"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(file->read_page(0, page, &why), Error::io_error);  // every page, not just the lost
+  EXPECT_TRUE(file->changed_since_open());
+}
+
+// Rewritten in place, same size: the modification time gives it away. The file's times are set
+// far in the past first, so the rewrite cannot fall in the same clock tick as the open.
+TEST_F(PageFileTest, FileRewrittenInPlaceIsAnError) {
+  const std::string path = make_file("data", 2 * 4096);
+  const timespec long_ago[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), long_ago, 0), 0);
+  auto file = PageFile::open(path, 4096);
+  ASSERT_TRUE(file.ok());
+  std::vector<std::byte> page(4096);
+  ASSERT_EQ(file->read_page(1, page), Error::ok);
+  EXPECT_FALSE(file->changed_since_open());
+  {
+    std::fstream out(path, std::ios::in | std::ios::out | std::ios::binary);
+    out.seekp(5000);
+    out.put('X');
+  }
+  std::string why;
+  EXPECT_EQ(file->read_page(1, page, &why), Error::io_error);
+  EXPECT_NE(why.find("changed while it was being read: it was modified"), std::string::npos)
+      << why;
+}
+
+// A file that gives fewer bytes than its size promises (sysfs files claim 4096 bytes and hold a
+// few) is an error, not a page padded with zeros.
+TEST_F(PageFileTest, ShortReadBelowTheSizeIsAnError) {
+  const std::string path = "/sys/kernel/uevent_seqnum";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || st.st_size != 4096)
+    GTEST_SKIP() << path << " is not here or not a 4096-byte sysfs file";
+  auto file = PageFile::open(path, 4096);
+  ASSERT_TRUE(file.ok());
+  std::vector<std::byte> page(4096);
+  std::string why;
+  EXPECT_EQ(file->read_page(0, page, &why), Error::io_error);
+  EXPECT_NE(why.find("where its size (4096) promised 4096"), std::string::npos) << why;
+}
+
+TEST_F(PageFileTest, CharacterDeviceIsRejected) {
+  std::string why;
+  EXPECT_EQ(PageFile::open("/dev/zero", 4096, &why).error(), Error::invalid_argument);
+  EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
 }
 
 }  // namespace

@@ -1,8 +1,15 @@
 #include "zspool/workload/trace.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <limits>
+#include <new>
 #include <span>
 
 #include <fmt/format.h>
@@ -174,22 +181,142 @@ std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_vi
   return std::optional<TraceOp>(op);
 }
 
+std::optional<TraceError> TraceBuilder::check_partial_line(std::string_view start) const {
+  const std::size_t line = line_number_ + 1;
+  if (const std::size_t nul = start.find('\0'); nul != std::string_view::npos) {
+    return TraceError{line,
+                      fmt::format("NUL byte at column {} (a binary file, not a trace?)", nul + 1)};
+  }
+  if (start.size() > kMaxTraceLineBytes) {
+    return TraceError{line,
+                      fmt::format("line longer than {} bytes (not a trace?)", kMaxTraceLineBytes)};
+  }
+  return std::nullopt;
+}
+
+std::optional<TraceError> TraceBuilder::add_line(std::string_view line) {
+  if (auto error = check_partial_line(line)) return error;
+  ++line_number_;
+  auto parsed = parse_trace_line(line, line_number_);
+  if (auto* error = std::get_if<TraceError>(&parsed)) return std::move(*error);
+  if (const auto& op = std::get<std::optional<TraceOp>>(parsed)) {
+    try {
+      trace_.ops.push_back(*op);
+    } catch (const std::bad_alloc&) {
+      return TraceError{line_number_,
+                        fmt::format("out of memory after {} commands", trace_.ops.size())};
+    }
+    account_pages(trace_, *op);
+  }
+  return std::nullopt;
+}
+
 TraceParse parse_trace(std::string_view text) {
-  Trace trace;
-  std::size_t line_number = 0;
+  TraceBuilder builder;
   while (!text.empty()) {
     const std::size_t end = std::min(text.find('\n'), text.size());
-    const std::string_view line = text.substr(0, end);
+    if (auto error = builder.add_line(text.substr(0, end))) return std::move(*error);
     text.remove_prefix(std::min(end + 1, text.size()));
-    ++line_number;
-    auto parsed = parse_trace_line(line, line_number);
-    if (auto* error = std::get_if<TraceError>(&parsed)) return std::move(*error);
-    if (const auto& op = std::get<std::optional<TraceOp>>(parsed)) {
-      account_pages(trace, *op);
-      trace.ops.push_back(*op);
+  }
+  return builder.take();
+}
+
+namespace {
+
+// The open trace file, closed on every way out.
+struct TraceFd {
+  int fd = -1;
+  ~TraceFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+TraceError file_error(std::string message) {
+  return TraceError{0, std::move(message)};
+}
+
+std::optional<TraceError> open_trace(const std::string& path, TraceFd& file) {
+  // O_NONBLOCK: a FIFO does not hang the open, and a /proc file with nothing to give fails
+  // its read with EAGAIN instead of waiting.
+  file.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (file.fd < 0) return file_error(fmt::format("cannot open: {}", std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0)
+    return file_error(fmt::format("cannot examine: {}", std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    return file_error("not a regular file (a FIFO, a device or a directory is not a trace)");
+  return std::nullopt;
+}
+
+// One read(2), retried on EINTR: bytes read, 0 at the end, or an error.
+std::variant<std::size_t, TraceError> read_some(int fd, std::span<char> buffer) {
+  while (true) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return file_error("reading it would block (a /proc or device file, not a trace)");
+    return file_error(fmt::format("cannot read: {}", std::strerror(errno)));
+  }
+}
+
+// Feeds `chunk` to the builder line by line; `pending` holds the unfinished last line.
+std::optional<TraceError> feed(TraceBuilder& builder, std::string& pending,
+                               std::string_view chunk) {
+  while (true) {
+    const std::size_t end = chunk.find('\n');
+    if (end == std::string_view::npos) {
+      pending.append(chunk);
+      return builder.check_partial_line(pending);
+    }
+    pending.append(chunk.substr(0, end));
+    if (auto error = builder.add_line(pending)) return error;
+    pending.clear();
+    chunk.remove_prefix(end + 1);
+  }
+}
+
+}  // namespace
+
+TraceParse read_trace_file(const std::string& path) {
+  TraceFd file;
+  if (auto error = open_trace(path, file)) return std::move(*error);
+  TraceBuilder builder;
+  std::string pending;
+  std::vector<char> buffer(std::size_t{64} << 10);
+  std::uint64_t total = 0;
+  while (true) {
+    auto got = read_some(file.fd, buffer);
+    if (auto* error = std::get_if<TraceError>(&got)) return std::move(*error);
+    const std::size_t n = std::get<std::size_t>(got);
+    if (n == 0) break;
+    total += n;
+    if (total > kMaxTraceFileBytes)
+      return file_error(fmt::format("larger than {} bytes: not a trace", kMaxTraceFileBytes));
+    if (auto error = feed(builder, pending, {buffer.data(), n})) return std::move(*error);
+  }
+  if (!pending.empty()) {
+    if (auto error = builder.add_line(pending)) return std::move(*error);
+  }
+  return builder.take();
+}
+
+std::string format_trace_error(const std::string& path, const TraceError& error) {
+  if (error.line == 0) return fmt::format("{}: {}", path, error.message);
+  return fmt::format("{}:{}: {}", path, error.line, error.message);
+}
+
+std::optional<TraceError> check_trace_capacity(const Trace& trace, std::uint64_t max_store_pages) {
+  if (trace.pages_needed <= max_store_pages) return std::nullopt;
+  for (const TraceOp& op : trace.ops) {
+    if (names_a_page(op.verb) && op.page >= max_store_pages) {
+      return TraceError{op.line,
+                        fmt::format("page {} needs a store of {} pages, more than this process "
+                                    "can have ({} pages, from the memory it may use)",
+                                    op.page, op.page + 1, max_store_pages)};
     }
   }
-  return trace;
+  return std::nullopt;
 }
 
 std::optional<TraceError> check_trace_limits(const Trace& trace, std::uint64_t store_pages,

@@ -1,8 +1,12 @@
 #include "zspool/workload/trace.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -214,7 +218,7 @@ TEST(TraceErrors, UnprintableBytesAreEscapedAndLongWordsCut) {
                               "ad 1\n"));
   EXPECT_NE(control.message.find("'re\\x01ad'"), std::string::npos) << control.message;
   const TraceError nul = parse_error(std::string("read 1\0", 7));
-  EXPECT_NE(nul.message.find("\\x00"), std::string::npos) << nul.message;
+  EXPECT_NE(nul.message.find("NUL byte at column 7"), std::string::npos) << nul.message;
   const TraceError long_word = parse_error(std::string(500, 'z'));
   EXPECT_LT(long_word.message.size(), 200u);
   EXPECT_NE(long_word.message.find("..."), std::string::npos);
@@ -268,6 +272,126 @@ TEST(TraceLimits, EmptyDataFileRejectsEveryWrite) {
 
 TEST(TraceLimits, CommandsWithoutPagesNeverExceed) {
   EXPECT_EQ(check_trace_limits(parse_ok("compact\nwriteback 9\nstats\n"), 0, 0), std::nullopt);
+}
+
+// ---- text, not binary: NUL bytes and endless lines ---------------------------------------------
+
+TEST(TraceErrors, NulByteIsAnErrorOnItsLineEvenInAComment) {
+  expect_error(std::string("write 1\n# a \0 comment\n", 22), 2, "NUL byte at column 5");
+}
+
+TEST(TraceErrors, LineLongerThanTheMaximumIsAnError) {
+  const std::string comment = "# " + std::string(kMaxTraceLineBytes, 'x');
+  expect_error("stats\n" + comment + "\nstats\n", 2, "line longer than 4096 bytes");
+  EXPECT_EQ(parse_ok("stats #" + std::string(kMaxTraceLineBytes - 7, 'x')).ops.size(), 1u);
+}
+
+TEST(TraceCapacity, NamesTheLineThatAsksForTooLargeAStore) {
+  const Trace trace = parse_ok("write 5\nread 100\nwrite 7 3\nread 1000\n");
+  EXPECT_EQ(check_trace_capacity(trace, 1001), std::nullopt);
+  const auto error = check_trace_capacity(trace, 50);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 2u);
+  EXPECT_NE(error->message.find("page 100 needs a store of 101 pages"), std::string::npos)
+      << error->message;
+  EXPECT_EQ(format_trace_error("t.txt", *error).rfind("t.txt:2: page 100", 0), 0u);
+  EXPECT_EQ(format_trace_error("t.txt", TraceError{0, "cannot open: x"}), "t.txt: cannot open: x");
+}
+
+// ---- read_trace_file: parsed as it is read ----------------------------------------------------
+
+class TraceFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "zspool_trace_XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string put(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  static TraceError file_error(const std::string& path) {
+    TraceParse parsed = read_trace_file(path);
+    if (std::holds_alternative<Trace>(parsed)) {
+      ADD_FAILURE() << path << " parsed";
+      return {};
+    }
+    return std::get<TraceError>(std::move(parsed));
+  }
+
+  std::string dir_;
+};
+
+// Lines cross the 64 KiB reads at every offset; the result is parse_trace's.
+TEST_F(TraceFileTest, ParsesAsParseTraceDoesAcrossReadBoundaries) {
+  std::string text;
+  for (int i = 0; text.size() < 300000; ++i) {
+    text += i % 7 == 0 ? "# comment " + std::to_string(i) + "\r\n" : "write " + std::to_string(i) +
+                                                                           " " +
+                                                                           std::to_string(i / 3) + "\n";
+  }
+  text += "read 17";  // no final newline
+  TraceParse parsed = read_trace_file(put("t", text));
+  ASSERT_TRUE(std::holds_alternative<Trace>(parsed)) << std::get<TraceError>(parsed).message;
+  const Trace& got = std::get<Trace>(parsed);
+  const Trace want = parse_ok(text);
+  EXPECT_EQ(got.ops, want.ops);
+  EXPECT_EQ(got.pages_needed, want.pages_needed);
+  EXPECT_EQ(got.source_pages_needed, want.source_pages_needed);
+}
+
+TEST_F(TraceFileTest, ErrorsKeepTheirLines) {
+  const TraceError error = file_error(put("t", "write 1\nread 1\nbogus\n"));
+  EXPECT_EQ(error.line, 3u);
+  EXPECT_NE(error.message.find("unknown command"), std::string::npos);
+}
+
+// The peak resident memory (VmHWM), after resetting it; 0 when the kernel cannot reset it.
+std::uint64_t reset_peak_resident() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.close();
+  return clear.fail() ? 0 : 1;
+}
+
+std::uint64_t peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// A 1 GiB file of NULs (sparse: no disk) took 8 s and 2 GB to be rejected at line 1.
+TEST_F(TraceFileTest, GigabyteOfNulsIsRejectedAtLineOneWithoutBeingReadWhole) {
+  const std::string path = put("nuls", "");
+  ASSERT_EQ(::truncate(path.c_str(), std::int64_t{1} << 30), 0);
+  if (reset_peak_resident() == 0) GTEST_SKIP() << "cannot reset VmHWM here";
+  const std::uint64_t before = peak_resident_bytes();
+  const TraceError error = file_error(path);
+  EXPECT_LT(peak_resident_bytes(), before + (std::uint64_t{64} << 20)) << "the file was held";
+  EXPECT_EQ(error.line, 1u);
+  EXPECT_NE(error.message.find("NUL byte at column 1"), std::string::npos) << error.message;
+}
+
+TEST_F(TraceFileTest, WhatIsNotARegularFileIsRefusedWithoutBlocking) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), dir_}) {
+    const TraceError error = file_error(path);
+    EXPECT_EQ(error.line, 0u) << path;
+    EXPECT_NE(error.message.find("not a regular file"), std::string::npos) << error.message;
+  }
+  const TraceError missing = file_error(dir_ + "/missing");
+  EXPECT_EQ(missing.line, 0u);
+  EXPECT_NE(missing.message.find("cannot open: No such file or directory"), std::string::npos)
+      << missing.message;
 }
 
 // ---- robustness: random bytes never throw, and errors stay one line --------------------------

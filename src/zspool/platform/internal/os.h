@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace zspool::os {
 
@@ -14,6 +16,45 @@ std::size_t page_size() noexcept;
 
 // The machine's physical memory in bytes (sysconf), or 0 when it cannot be told.
 std::uint64_t physical_memory_bytes() noexcept;
+
+// How much more memory this process may really take, from every limit it can read. Each
+// field is nullopt when that limit is absent or unreadable; `bytes` is the least of those
+// present (UINT64_MAX when none is), and `limited_by` names the one that gave it.
+//
+//   physical       sysconf(_SC_PHYS_PAGES) * page size
+//   available      MemAvailable in /proc/meminfo (free memory plus what the kernel can reclaim)
+//   cgroup         the least (limit - usage) over the process's memory cgroup and its
+//                  ancestors up to the mount: cgroup v2 min(memory.max, memory.high) -
+//                  memory.current, cgroup v1 memory.limit_in_bytes - memory.usage_in_bytes. The
+//                  cgroup comes from /proc/self/cgroup, its directory from /proc/self/mountinfo
+//                  (a mount whose root is a prefix of the cgroup path, as in a container, is
+//                  handled). A cgroup limit is where `zspool` was SIGKILLed, not refused.
+//   address_space  RLIMIT_AS (ulimit -v) - VmSize (/proc/self/status): what mmap and malloc
+//                  can still reserve; a reserved range counts in full, touched or not
+//
+// Every figure is a snapshot; other processes and threads change them. For a fit check
+// before a large allocation, not a guarantee.
+struct MemoryBudget {
+  std::uint64_t bytes = UINT64_MAX;
+  const char* limited_by = "nothing known";
+  std::optional<std::uint64_t> physical;
+  std::optional<std::uint64_t> available;
+  std::optional<std::uint64_t> cgroup;
+  std::optional<std::uint64_t> address_space;
+};
+
+// Where memory_budget reads from; the defaults are the running process's. Tests point them at
+// a directory of fake files.
+struct MemorySources {
+  std::string proc = "/proc";  // proc/self/{cgroup,mountinfo,status}, proc/meminfo
+  std::string root;            // prefixed to the mount points mountinfo names ("": /)
+  // RLIMIT_AS's soft limit (UINT64_MAX: unlimited); nullopt: getrlimit.
+  std::optional<std::uint64_t> address_space_limit;
+  // Physical memory; nullopt: sysconf.
+  std::optional<std::uint64_t> physical;
+};
+
+MemoryBudget memory_budget(const MemorySources& sources = {});
 
 // A range of virtual address space, read-write, committed lazily by the kernel on first touch
 // (MAP_NORESERVE), never backed by transparent huge pages. Owns the mapping: munmap on
