@@ -41,8 +41,9 @@ class Replayer {
 
  private:
   void write(const TraceOp& op) {
-    if (const Error e = data_.read_page(op.source, page_); e != Error::ok)
-      return fail(op, fmt::format("reading page {} of {}", op.source, data_.path()), e);
+    std::string why;
+    if (const Error e = data_.read_page(op.source, page_, &why); e != Error::ok)
+      return fail(op, data_file_problem(op.source, why), e);
     if (const Error e = store_.write(op.page, page_); e != Error::ok)
       return fail(op, fmt::format("write {}", op.page), e);
     source_of_[op.page] = op.source;
@@ -53,7 +54,7 @@ class Replayer {
     if (const Error e = store_.read(op.page, page_); e != Error::ok)
       return fail(op, fmt::format("read {}", op.page), e);
     if (const Error e = load_expected(op.page); e != Error::ok)
-      return fail(op, "reading the data file to verify", e);
+      return fail(op, data_file_problem(source_of_[op.page], data_why_), e);
     if (std::memcmp(page_.data(), expected_.data(), page_.size()) == 0) {
       ++tally_.verified;
     } else if (tally_.mismatches++ == 0) {
@@ -83,7 +84,13 @@ class Replayer {
       std::fill(expected_.begin(), expected_.end(), std::byte{0});
       return Error::ok;
     }
-    return data_.read_page(it->second, expected_);
+    return data_.read_page(it->second, expected_, &data_why_);
+  }
+
+  // "reading page Q of FILE: FILE changed since it was opened (...)".
+  std::string data_file_problem(std::uint64_t source, const std::string& why) const {
+    if (why.empty()) return fmt::format("reading page {} of {}", source, data_.path());
+    return fmt::format("reading page {}: {}", source, why);
   }
 
   void fail(const TraceOp& op, const std::string& what, Error e) {
@@ -98,6 +105,7 @@ class Replayer {
   const PageFile& data_;
   std::vector<std::byte> page_;
   std::vector<std::byte> expected_;
+  std::string data_why_;                                        // why the last load_expected failed
   std::unordered_map<std::uint64_t, std::uint64_t> source_of_;  // P -> Q of its last write
   ReplayTally tally_;
 };

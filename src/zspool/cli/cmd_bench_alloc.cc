@@ -70,12 +70,13 @@ void run_bench_alloc(const BenchAllocOptions& options) {
 void setup_bench_alloc(CLI::App& app) {
   auto options = std::make_shared<BenchAllocOptions>();
   add_corpus_options(app, options->corpus);
-  add_count_option(app, "--seed", options->seed,
-                   "which random half is freed", 0, ~std::uint64_t{0});
+  add_count_option(app, "--seed", options->seed, "which random half is freed", 0,
+                   ~std::uint64_t{0});
   add_count_option(app, "--max-chain", options->max_chain,
                    fmt::format("most pages per zspage of the zspool row: 1 .. {} (the kernel-like "
                                "row always uses the kernel's {})",
-                               kMaxChain, kDefaultChain), 1, kMaxChain);
+                               kMaxChain, kDefaultChain),
+                   1, kMaxChain);
   app.add_flag("--kernel-like", options->kernel_like,
                "run zspool only as the kernel does (lazy_commit off)");
   app.add_flag("--json", options->json, "print one JSON object instead of tables");

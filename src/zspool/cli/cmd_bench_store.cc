@@ -59,8 +59,8 @@ void setup_bench_store(CLI::App& app) {
   add_compressor_option(app, args->bench.compressor);
   add_count_option(app, "--max-chain", args->bench.max_chain,
                    fmt::format("most pages per zspage: 1 .. {}", kMaxChain), 1, kMaxChain);
-  add_count_option(app, "--seed", args->bench.seed,
-                   "which random half is discarded", 0, ~std::uint64_t{0});
+  add_count_option(app, "--seed", args->bench.seed, "which random half is discarded", 0,
+                   ~std::uint64_t{0});
   app.add_flag("--vs-zram", args->bench.vs_zram,
                "run the same sequence on /dev/zram0 (root; zram0 unused) and reset it after");
   app.add_flag("--json", args->json, "print one JSON object instead of tables");

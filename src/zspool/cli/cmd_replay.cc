@@ -19,7 +19,9 @@
 // "verified", "mismatches", "errors"}. Exit status 1 when a read mismatched or a store call
 // failed (one line on stderr says how many and names the first), 0 otherwise.
 //
-// FILE must not change while the trace runs: reads are verified against it.
+// FILE must not change while the trace runs: reads are verified against it, and every read of
+// it checks its size and modification time, so a change is reported as such (exit 1), never as
+// a mismatch blamed on the store.
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -64,28 +66,14 @@ struct ReplayOptions {
 
 // ---- loading and validating ------------------------------------------------------------------
 
-std::string read_trace_text(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (status.type() == fs::file_type::not_found) usage_error("no such trace file: " + path);
-  if (ec) usage_error("cannot access trace " + path + ": " + ec.message());
-  if (status.type() != fs::file_type::regular) usage_error("trace is not a regular file: " + path);
-  if (fs::file_size(path, ec) > kMaxTraceBytes)
-    usage_error(fmt::format("trace {} is larger than {} bytes", path, kMaxTraceBytes));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) usage_error("cannot open trace " + path + ": " + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) usage_error("cannot read trace " + path);
-  return text;
-}
-
 [[noreturn]] void trace_error(const std::string& path, const TraceError& error) {
-  usage_error(fmt::format("{}:{}: {}", path, error.line, error.message));
+  usage_error(format_trace_error(path, error));
 }
 
+// The trace, parsed as it is read (a file of NULs or a device fails at once, without being
+// read whole): a bad file or line stops with "TRACE:LINE: message".
 Trace parse_trace_file(const std::string& path) {
-  TraceParse parsed = parse_trace(read_trace_text(path));
+  TraceParse parsed = read_trace_file(path);
   if (const auto* error = std::get_if<TraceError>(&parsed)) trace_error(path, *error);
   return std::get<Trace>(std::move(parsed));
 }
@@ -108,8 +96,12 @@ std::optional<TraceError> writeback_without_backing(const Trace& trace, const St
   return std::nullopt;
 }
 
+// --pages, or the capacity the trace implies; a trace page beyond what this process may hold is
+// an error on the line that names it.
 std::uint64_t store_capacity(const ReplayOptions& options, const Trace& trace) {
   if (options.pages != 0) return options.pages;
+  if (const auto error = check_trace_capacity(trace, Store::max_pages()))
+    trace_error(options.trace_path, *error);
   return std::max<std::uint64_t>(trace.pages_needed, 1);
 }
 
@@ -150,7 +142,8 @@ void run_replay(const ReplayOptions& options) {
   const PageFile data = open_data_file(options);
   const std::uint64_t capacity = store_capacity(options, trace);
   validate(options, trace, data, capacity);
-  const std::unique_ptr<Store> store = open_store(options.store, capacity);
+  const std::unique_ptr<Store> store =
+      open_store(options.store, capacity, {options.trace_path, options.data_path});
   const ReplayContext context{
       options.trace_path,
       [&options](const StoreStats& stats) { print_output(mm_stat_text(stats, options.json)); },
@@ -167,7 +160,8 @@ void setup_replay(CLI::App& app) {
       ->required()
       ->type_name("FILE");
   add_count_option(app, "--pages", options->pages,
-                   "store capacity in pages (default: the trace's largest page + 1)", 1, kMaxTracePage + 1);
+                   "store capacity in pages (default: the trace's largest page + 1)", 1,
+                   kMaxTracePage + 1);
   add_store_options(app, options->store);
   app.add_flag("--json", options->json, "print JSON objects (one a line) instead of text");
   app.callback([options] { run_replay(*options); });

@@ -65,7 +65,8 @@ LoadedCorpus load_corpus(const RunOptions& options) {
 
 void run_run(const RunOptions& options) {
   const LoadedCorpus corpus = load_corpus(options);
-  const std::unique_ptr<Store> store = open_store(options.store, corpus.corpus.page_count());
+  const std::unique_ptr<Store> store =
+      open_store(options.store, corpus.corpus.page_count(), corpus.paths);
   RunReport report = run_job(*store, corpus.corpus, options.threads, terminal_progress());
   report.compressor = options.store.compressor;
   print_output(options.json ? run_json(corpus, report).dump(2) + "\n" : run_text(corpus, report));
@@ -74,7 +75,7 @@ void run_run(const RunOptions& options) {
 
 void add_run_corpus_options(CLI::App& app, RunOptions& options) {
   CLI::Option* pages = add_count_option(app, "--pages", options.pages,
-                   "builtin corpus: pages to store", 1, kMaxPages);
+                                        "builtin corpus: pages to store", 1, kMaxPages);
   CLI::Option* size =
       add_size_option(app, "--size", options.size, "builtin corpus: bytes to store (e.g. 64M)");
   CLI::Option* input = add_corpus_options(app, options.corpus);

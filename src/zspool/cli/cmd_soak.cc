@@ -44,11 +44,9 @@ void run_soak_verb(const SoakArgs& args) {
 void setup_soak(CLI::App& app) {
   auto args = std::make_shared<SoakArgs>();
   SoakOptions& o = args->soak;
-  add_count_option(app, "--seconds", o.seconds,
-                   "how long to run", 0, kMaxSoakSeconds);
+  add_count_option(app, "--seconds", o.seconds, "how long to run", 0, kMaxSoakSeconds);
   add_threads_option(app, o.threads, kMaxSoakThreads, "threads mixing operations");
-  add_count_option(app, "--pages", o.pages,
-                   "store capacity in pages", 1, kMaxSoakPages);
+  add_count_option(app, "--pages", o.pages, "store capacity in pages", 1, kMaxSoakPages);
   add_size_option(app, "--limit", o.limit, "pool memory limit (writeback above it)");
   add_count_option(app, "--fault-every", o.fault_every,
                    "inject faults every N operations per thread (0: none)", 0, ~std::uint64_t{0});

@@ -11,11 +11,18 @@
 namespace zspool::tools {
 namespace {
 
+// The most corpus bytes the verb may hold: 1/share of what this process may use (cgroup,
+// RLIMIT_AS, available memory: os::memory_budget).
+std::uint64_t corpus_budget(unsigned memory_share) {
+  return os::memory_budget().bytes / memory_share;
+}
+
 void check_fits(const char* option, std::uint64_t bytes, unsigned memory_share) {
-  const std::uint64_t memory = os::physical_memory_bytes();
-  if (memory == 0 || bytes <= memory / memory_share) return;
-  usage_error(fmt::format("{}: {} is more than 1/{} of this machine's memory ({})", option,
-                          format_bytes(bytes), memory_share, format_bytes(memory)));
+  if (bytes <= corpus_budget(memory_share)) return;
+  const os::MemoryBudget budget = os::memory_budget();
+  usage_error(fmt::format("{}: {} is more than 1/{} of the {} this process may use (limited by {})",
+                          option, format_bytes(bytes), memory_share, format_bytes(budget.bytes),
+                          budget.limited_by));
 }
 
 }  // namespace
@@ -58,9 +65,13 @@ LoadedCorpus load_bench_corpus(const CorpusArgs& args, std::uint32_t page_size,
 
 LoadedCorpus load_paths_corpus(const CorpusArgs& args, std::uint32_t page_size,
                                unsigned memory_share) {
-  check_fits("--max-bytes", args.max_bytes, memory_share);
+  // --max-bytes 0 ("no limit") still stops at what the process may hold, and says so (the
+  // corpus is then reported truncated) rather than dying of an allocation failure half-way.
+  const std::uint64_t max_bytes =
+      args.max_bytes == 0 ? corpus_budget(memory_share) : args.max_bytes;
+  check_fits("--max-bytes", max_bytes, memory_share);
   LoadReport load;
-  auto corpus = Corpus::from_paths(args.inputs, page_size, args.max_bytes, &load);
+  auto corpus = Corpus::from_paths(args.inputs, page_size, max_bytes, &load);
   if (!corpus) {
     const std::string message = "--input: " + load.error;
     if (corpus.error() == Error::io_error) command_failed(message);

@@ -52,8 +52,8 @@ CLI::Validator count_validator(std::uint64_t min, std::uint64_t max) {
 
 }  // namespace
 
-CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name,
-                                      std::uint64_t& target, const std::string& description) {
+CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
+                                      const std::string& description) {
   return add_size_option(app, name, target, description)->check(positive_size_validator());
 }
 
@@ -71,12 +71,12 @@ CLI::Option* add_count_option(CLI::App& app, const std::string& name, T& target,
       ->default_str(std::to_string(target));
 }
 
-template CLI::Option* add_count_option<std::uint32_t>(CLI::App&, const std::string&,
-                                                      std::uint32_t&, const std::string&,
-                                                      std::uint64_t, std::uint64_t);
-template CLI::Option* add_count_option<std::uint64_t>(CLI::App&, const std::string&,
-                                                      std::uint64_t&, const std::string&,
-                                                      std::uint64_t, std::uint64_t);
+template CLI::Option* add_count_option<std::uint32_t>(CLI::App&, const std::string&, std::uint32_t&,
+                                                      const std::string&, std::uint64_t,
+                                                      std::uint64_t);
+template CLI::Option* add_count_option<std::uint64_t>(CLI::App&, const std::string&, std::uint64_t&,
+                                                      const std::string&, std::uint64_t,
+                                                      std::uint64_t);
 
 CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
                              const std::string& description) {
@@ -104,7 +104,8 @@ void add_geometry_options(CLI::App& app, PoolGeometry& geometry) {
                   "page size: 4096 (4K) .. 65536 (64K), a power of two")
       ->check(page_size_validator());
   add_count_option(app, "--max-chain", geometry.max_chain,
-                   fmt::format("most pages per zspage: 1 .. {} (Linux allows 4 .. 16)", kMaxChain), 1, kMaxChain);
+                   fmt::format("most pages per zspage: 1 .. {} (Linux allows 4 .. 16)", kMaxChain),
+                   1, kMaxChain);
 }
 
 }  // namespace zspool::tools

@@ -27,16 +27,15 @@ CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64
                              const std::string& description);
 
 // add_size_option with 0 refused.
-CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name,
-                                      std::uint64_t& target, const std::string& description);
+CLI::Option* add_positive_size_option(CLI::App& app, const std::string& name, std::uint64_t& target,
+                                      const std::string& description);
 
 // Adds `name` taking a decimal count in [min, max] (parse_count); `target` keeps its value
 // unless the option is given. For --pages, --threads, --seconds and the like, instead of
 // CLI11's integer parsing (which reads "010" as octal and "0x10" as hex).
 template <typename T>
 CLI::Option* add_count_option(CLI::App& app, const std::string& name, T& target,
-                              const std::string& description, std::uint64_t min,
-                              std::uint64_t max);
+                              const std::string& description, std::uint64_t min, std::uint64_t max);
 
 struct PoolGeometry {
   std::uint64_t page_size = kMinPageSize;   // a power of two in [kMinPageSize, kMaxPageSize]

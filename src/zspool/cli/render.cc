@@ -293,7 +293,10 @@ std::string run_corpus_text(const LoadedCorpus& info) {
     if (info.load.entries_skipped > 0)
       text += fmt::format(", {} entries skipped", info.load.entries_skipped);
   }
-  return text + "\nmix        " + describe_mix(c) + "\n";
+  text += "\nmix        " + describe_mix(c) + "\n";
+  for (const SkippedEntry& s : info.load.skipped)
+    text += fmt::format("skipped    {}: {}\n", s.path, s.reason);
+  return text;
 }
 
 Json run_corpus_json(const LoadedCorpus& info) {
@@ -310,6 +313,10 @@ Json run_corpus_json(const LoadedCorpus& info) {
     j["files_read"] = info.load.files_read;
     j["entries_skipped"] = info.load.entries_skipped;
     j["truncated"] = info.load.truncated;
+    Json skipped = Json::array();
+    for (const SkippedEntry& s : info.load.skipped)
+      skipped.push_back({{"path", s.path}, {"reason", s.reason}});
+    j["skipped"] = std::move(skipped);
   }
   return j;
 }

@@ -5,6 +5,7 @@
 
 #include "zspool/cli/command.h"
 #include "zspool/cli/size_arg.h"
+#include "zspool/platform/file_identity.h"
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/compressor.h"
 
@@ -37,6 +38,18 @@ void check_capacity(std::uint64_t pages) {
                   pages, max_pages, format_bytes(budget.bytes), budget.limited_by));
 }
 
+// The backing target must not be a file the command reads: writeback would overwrite its data
+// (BackingFile refuses a non-empty target too; this names the clash in the user's terms).
+void check_backing_is_not_an_input(const std::string& backing,
+                                   const std::vector<std::string>& inputs) {
+  if (backing.empty()) return;
+  for (const std::string& input : inputs) {
+    if (same_file(backing, input))
+      usage_error(
+          fmt::format("--backing {}: it is {}, one of this command's inputs", backing, input));
+  }
+}
+
 }  // namespace
 
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
@@ -57,11 +70,15 @@ void add_store_options(CLI::App& app, StoreArgs& args) {
           },
           ""))
       ->type_name("FILE");
+  app.add_flag("--allow-block-device", args.allow_block_device,
+               "let --backing name a block device (whatever it holds is overwritten)");
   add_geometry_options(app, args.geometry);
 }
 
-std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages) {
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
+                                  const std::vector<std::string>& inputs) {
   check_capacity(pages);
+  check_backing_is_not_an_input(args.backing, inputs);
   StoreOptions options;
   options.page_size = static_cast<std::uint32_t>(args.geometry.page_size);
   options.max_chain = args.geometry.max_chain;
@@ -69,6 +86,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages) {
   options.compressor = args.compressor;
   options.mem_limit = args.limit;
   options.backing_path = args.backing;
+  options.allow_block_device = args.allow_block_device;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);

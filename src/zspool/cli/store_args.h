@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "zspool/cli/options.h"
 #include "zspool/store/store.h"
@@ -27,6 +28,7 @@ struct StoreArgs {
   std::string compressor = "lz4";
   std::uint64_t limit = 0;
   std::string backing;
+  bool allow_block_device = false;  // --allow-block-device
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);
@@ -37,7 +39,9 @@ CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);
 // (CommandError): a capacity beyond Store::max_pages() (what this process may use), a value
 // the store rejects as invalid or a backing target it refuses (named with the reason, e.g.
 // "backing file X: not empty ..."), is a usage error; anything else (the backing file is in use
-// by another process, no memory) a failure.
-std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages);
+// by another process, no memory) a failure. `inputs`: the files the command reads (trace, data
+// file, --input paths); a --backing that is one of them is a usage error.
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
+                                  const std::vector<std::string>& inputs = {});
 
 }  // namespace zspool::tools

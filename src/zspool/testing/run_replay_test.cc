@@ -411,7 +411,7 @@ TEST_F(ReplayTest, BadArguments) {
   const std::string good = trace("write 0\n");
   expect_one_line_error({"replay", good}, 2, "--data");
   expect_one_line_error({"replay", "--data", data_}, 2, "TRACE");
-  expect_one_line_error(replay_args(dir_ / "no-such-trace"), 2, "no such trace file");
+  expect_one_line_error(replay_args(dir_ / "no-such-trace"), 2, "No such file or directory");
   expect_one_line_error(replay_args(dir_.path().string()), 2, "not a regular file");
   expect_one_line_error({"replay", good, "--data", dir_ / "no-such-data"}, 2, "--data");
   expect_one_line_error(replay_args(good, {"--compressor", "nope"}), 2, "--compressor");
