@@ -224,6 +224,18 @@ TEST_F(BackingFileTest, RealWriteFailureIsIoErrorAndLeavesRecordUnchanged) {
   EXPECT_EQ(file.stats().writes, 0u);
 }
 
+TEST_F(BackingFileTest, SyncMakesWrittenSlotsDurableAndReportsFailure) {
+  auto file = open_file();
+  const std::uint64_t slot = file->alloc_slot().value();
+  ASSERT_EQ(file->write_slot(slot, pattern(100, 3)), Error::ok);
+  EXPECT_EQ(file->sync(), Error::ok);
+  expect_slot_holds(*file, slot, pattern(100, 3));
+  // A character device cannot be synced (fdatasync: EINVAL): the failure is io_error.
+  auto opened = BackingFile::open("/dev/full", kSlotSize, 0);
+  if (!opened.ok()) GTEST_SKIP() << "/dev/full cannot be opened here";
+  EXPECT_EQ((*opened)->sync(), Error::io_error);
+}
+
 TEST_F(BackingFileTest, InjectedReadFailureIsIoErrorAndReturnsNoData) {
   auto file = open_file();
   ASSERT_NE(file, nullptr);
