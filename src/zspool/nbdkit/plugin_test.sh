@@ -11,7 +11,10 @@
 #
 # ASan builds: a plugin linked against libasan is loaded by an uninstrumented nbdkit, so the
 # sanitizer runtimes must come first in the process: LD_PRELOAD them, for the server only (not
-# for the clients, which are not instrumented).
+# for the clients, which are not instrumented). Only the stats_file case runs nbdkit with -v (it
+# checks the final figures in the debug log): an ASan-preloaded nbdkit that ran with -v and
+# answered a request with an error hangs at exit in glibc's exit handlers (p11-kit's destructor
+# waits on the setlocale lock; nbdkit's own memory plugin behind --filter=error does the same).
 set -euo pipefail
 
 case_name=${1:?usage: plugin_test.sh CASE PLUGIN_SO TEST_CLIENT}
@@ -31,20 +34,21 @@ uri="nbd+unix:///?socket=$sock"
 server=""
 
 server_preload() {
-  local libs="" lib
+  local deps libs="" lib
+  deps=$(ldd "$plugin")  # once: `ldd | grep -q` would race with grep's early exit (pipefail)
   for lib in libasan.so libubsan.so libtsan.so; do
-    if ldd "$plugin" | grep -q "$lib"; then
-      libs+="${libs:+:}$(ldd "$plugin" | awk -v l="$lib" '$1 ~ l {print $3; exit}')"
-    fi
+    libs+=$(awk -v l="$lib" -v sep="${libs:+:}" '$1 ~ l {print sep $3; exit}' <<<"$deps")
   done
   echo "$libs"
 }
 
 # start_server PARAM...: nbdkit with the plugin and PARAMs, ready when its pid file appears.
+# $verbose: -v for the debug log.
+verbose=""
 start_server() {
   rm -f "$sock" "$tmp/pid"
-  LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
-    nbdkit -f -v --exit-with-parent -U "$sock" -P "$tmp/pid" "$plugin" "$@" \
+  LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 \
+    nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "$plugin" "$@" \
     >>"$tmp/nbdkit.log" 2>&1 &
   server=$!
   while [[ ! -s $tmp/pid ]]; do
@@ -56,13 +60,31 @@ start_server() {
   done
 }
 
+# Stops the server; it must exit on SIGTERM (within a minute, so a hang fails here rather than
+# at ctest's timeout). Under a sanitizer preload (see the top) an nbdkit that logged an error
+# through strerror can hang in glibc's exit handlers; there a hang after the requests is reported
+# and tolerated (the sanitizer's reports during the requests are still checked).
 stop_server() {
   [[ -n $server ]] || return 0
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  local pid=$server tries=0 preload
   server=""
-  if grep -E "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:" "$tmp/nbdkit.log"; then
-    fail "the sanitizer reported an error in the server (log above)"
+  preload=$(server_preload)
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((tries++ < 600)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    if [[ -z $preload ]]; then
+      echo "FAIL ($case_name): nbdkit did not exit on SIGTERM"
+      return 1
+    fi
+    echo "note: the sanitizer-preloaded nbdkit hung at exit (glibc exit handlers); killed"
+  fi
+  wait "$pid" 2>/dev/null || true
+  if grep -E "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|ASan runtime does not" \
+    "$tmp/nbdkit.log"; then
+    echo "FAIL ($case_name): the sanitizer reported an error in the server (log above)"
+    return 1
   fi
 }
 
@@ -239,6 +261,7 @@ case_killed_client() {
 case_stats_file() {
   make_real_data "$tmp/data"
   head -c $((1 << 20)) "$tmp/data" >"$tmp/1m"
+  verbose=-v
   start_server size=16M stats-file="$tmp/stats"
   nbdcopy "$tmp/1m" "$uri"
   qemu_io "write -z 1M 64k"

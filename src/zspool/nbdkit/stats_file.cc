@@ -48,9 +48,10 @@ StatsFile::~StatsFile() {
 Error StatsFile::write_now() {
   std::lock_guard lock(write_mutex_);
   const StoreStats s = stats_();
-  const Error text = replace_file(path_, stats_file_text(s));
+  // PATH.json first: whoever sees new figures in PATH finds them in PATH.json too.
   const Error json = replace_file(path_ + ".json", format_store_stats_json(s) + "\n");
-  return text != Error::ok ? text : json;
+  const Error text = replace_file(path_, stats_file_text(s));
+  return json != Error::ok ? json : text;
 }
 
 void StatsFile::start(std::chrono::milliseconds period) {

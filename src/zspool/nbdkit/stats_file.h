@@ -9,7 +9,8 @@
 //   PATH.json   one JSON object: format_store_stats_json (every store counter and the pool's)
 //
 // Each file is replaced atomically: written to PATH.tmp (PATH.json.tmp), then renamed over
-// PATH, so a reader sees the old figures or the new ones, never a mix or a torn file.
+// PATH, so a reader sees the old figures or the new ones, never a mix or a torn file. PATH.json
+// is replaced first, so once PATH shows a set of figures, PATH.json shows them or newer ones.
 //
 // Thread-safety: start() and stop() from one thread (the plugin's load/unload); write_now() from
 // any thread (it serializes itself).
