@@ -197,9 +197,14 @@ case_map() {
   echo "nbdinfo --map shows the data, the zero run and the holes"
 }
 
+# concurrent: byte-disjoint writes sharing pages, checked exactly (this is the part that fails
+# without the page locks: a lost read-modify-write shows as an older round's bytes); overlap:
+# byte-overlapping writes, each byte one of its writers' (a semantic check: with the overlaps
+# this heavy a stale byte is usually another writer's too, so it rarely catches a lost update).
 case_concurrent() {
   start_server size=64K
   "$client" concurrent "$sock" 8 300 || fail "concurrent writers"
+  "$client" overlap "$sock" 8 40 || fail "overlapping writers"
 }
 
 case_limit_backing() {

@@ -3,6 +3,8 @@
  *
  *   concurrent SOCK CONNS ROUNDS   CONNS connections, one thread each, write unaligned ranges
  *                                  that share pages, at once; the final bytes must equal a model
+ *   overlap SOCK CONNS WRITES      CONNS connections write overlapping unaligned ranges of their
+ *                                  own byte at once; each byte must be one of its writers'
  *   fill SOCK                      writes incompressible pages until the server refuses one;
  *                                  the refusal must be ENOSPC and every page written before it
  *                                  (and the refused page's old zeros) must read back
@@ -140,6 +142,98 @@ static int run_concurrent(const char* sock, int conns, int rounds) {
   return 0;
 }
 
+/* ── overlap: byte-overlapping writes from several connections ─────────────────────────────── */
+
+/* Connection t writes `writes` ranges (seeded offsets, 1..3000 bytes, unaligned) all of byte t+1,
+ * overlapping each other's ranges, at once, on a device zeroed first. Afterwards a byte that no
+ * range covered must be 0, a byte covered by one connection only must be that connection's byte
+ * (a read-modify-write that wrote back a stale neighbour breaks this), and a byte covered by
+ * several must be one of theirs. */
+struct overlapper {
+  const char* sock;
+  int id, writes;
+  uint64_t size;
+  uint64_t* covered; /* bit t of covered[b]: connection t wrote byte b */
+  int failed;
+};
+
+static void overlap_range(uint64_t size, int id, int i, uint64_t* offset, uint64_t* length) {
+  const uint64_t s = mix((uint64_t)id * 7919 + (uint64_t)i * 104729 + 3);
+  *offset = s % size;
+  *length = 1 + (s >> 32) % 3000;
+  if (*length > size - *offset) *length = size - *offset;
+}
+
+static void* overlapper_main(void* arg) {
+  struct overlapper* o = arg;
+  struct nbd_handle* h = connect_to(o->sock);
+  uint8_t buf[3000];
+  memset(buf, o->id + 1, sizeof buf);
+  for (int i = 0; h != NULL && i < o->writes; ++i) {
+    uint64_t offset, length;
+    overlap_range(o->size, o->id, i, &offset, &length);
+    if (nbd_pwrite(h, buf, length, offset, 0) == -1) {
+      fprintf(stderr, "plugin_test_client: pwrite: %s\n", nbd_get_error());
+      break;
+    }
+  }
+  if (h == NULL) o->failed = 1;
+  if (h != NULL) nbd_close(h);
+  return NULL;
+}
+
+static int check_overlap(const uint8_t* got, const uint64_t* covered, uint64_t size) {
+  uint64_t shared = 0;
+  for (uint64_t b = 0; b < size; ++b) {
+    const uint64_t mask = covered[b];
+    const int ok = got[b] == 0 ? mask == 0 : got[b] <= 64 && (mask >> (got[b] - 1) & 1) != 0;
+    if (!ok) {
+      fprintf(stderr, "plugin_test_client: byte %llu is %u; the connections that wrote it: %#llx\n",
+              (unsigned long long)b, got[b], (unsigned long long)mask);
+      return 1;
+    }
+    shared += (mask & (mask - 1)) != 0;
+  }
+  printf(
+      "overlap: %llu of %llu bytes written by several connections; every byte is one of its "
+      "writers'\n",
+      (unsigned long long)shared, (unsigned long long)size);
+  return shared > 0 ? 0 : fail("no byte was written by two connections: nothing was tested");
+}
+
+static int run_overlap(const char* sock, int conns, int writes) {
+  struct nbd_handle* h = connect_to(sock);
+  if (h == NULL) return 1;
+  const int64_t size = nbd_get_size(h);
+  if (size <= 0 || conns < 1 || conns > 64 || writes < 1) return fail("bad size or arguments");
+  if (nbd_zero(h, (uint64_t)size, 0, 0) == -1) return fail(nbd_get_error());
+  uint64_t* covered = calloc((size_t)size, sizeof *covered);
+  pthread_t threads[64];
+  struct overlapper os[64];
+  for (int t = 0; t < conns; ++t) {
+    os[t] = (struct overlapper){sock, t, writes, (uint64_t)size, covered, 0};
+    for (int i = 0; i < writes; ++i) {
+      uint64_t offset, length;
+      overlap_range((uint64_t)size, t, i, &offset, &length);
+      for (uint64_t b = offset; b < offset + length; ++b) covered[b] |= UINT64_C(1) << t;
+    }
+    pthread_create(&threads[t], NULL, overlapper_main, &os[t]);
+  }
+  int failed = 0;
+  for (int t = 0; t < conns; ++t) {
+    pthread_join(threads[t], NULL);
+    failed |= os[t].failed;
+  }
+  uint8_t* got = malloc((size_t)size);
+  if (failed) return fail("a writer failed");
+  if (nbd_pread(h, got, (size_t)size, 0, 0) == -1) return fail(nbd_get_error());
+  const int rc = check_overlap(got, covered, (uint64_t)size);
+  free(got);
+  free(covered);
+  nbd_close(h);
+  return rc;
+}
+
 /* ── pages of known content ──────────────────────────────────────────────────────────────── */
 
 /* Page `index` made from `seed`: incompressible when `random`, else text-like (compresses). */
@@ -254,6 +348,8 @@ static int run_kill_mid(const char* sock) {
 int main(int argc, char** argv) {
   if (argc >= 5 && strcmp(argv[1], "concurrent") == 0)
     return run_concurrent(argv[2], atoi(argv[3]), atoi(argv[4]));
+  if (argc >= 5 && strcmp(argv[1], "overlap") == 0)
+    return run_overlap(argv[2], atoi(argv[3]), atoi(argv[4]));
   if (argc >= 3 && strcmp(argv[1], "fill") == 0) return run_fill(argv[2]);
   if (argc >= 5 && strcmp(argv[1], "write-pages") == 0)
     return run_write_pages(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
@@ -261,7 +357,8 @@ int main(int argc, char** argv) {
     return run_check_pages(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
   if (argc >= 3 && strcmp(argv[1], "kill-mid") == 0) return run_kill_mid(argv[2]);
   fprintf(stderr,
-          "usage: plugin_test_client concurrent SOCK CONNS ROUNDS | fill SOCK |\n"
+          "usage: plugin_test_client concurrent SOCK CONNS ROUNDS | overlap SOCK CONNS WRITES |\n"
+          "       fill SOCK |\n"
           "       write-pages SOCK PAGES SEED | check-pages SOCK PAGES SEED | kill-mid SOCK\n");
   return 2;
 }
