@@ -49,6 +49,27 @@ static struct nbd_handle* connect_to(const char* sock) {
   return h;
 }
 
+/* Runs fn on n threads, thread t on the struct at args + t * stride (whose first member is its
+ * `int failed`), waits for them all, then reads the whole device through h: the bytes
+ * (malloc'd), or NULL with a message when a thread failed or the read did. */
+static uint8_t* run_then_read(struct nbd_handle* h, int64_t size, void* (*fn)(void*), void* args,
+                              size_t stride, int n) {
+  pthread_t threads[64];
+  int failed = 0;
+  for (int t = 0; t < n; ++t) pthread_create(&threads[t], NULL, fn, (char*)args + t * stride);
+  for (int t = 0; t < n; ++t) {
+    pthread_join(threads[t], NULL);
+    failed |= *(const int*)((char*)args + t * stride);
+  }
+  uint8_t* got = malloc((size_t)size);
+  if (failed || got == NULL || nbd_pread(h, got, (size_t)size, 0, 0) == -1) {
+    fail(failed ? "a writer failed" : nbd_get_error());
+    free(got);
+    return NULL;
+  }
+  return got;
+}
+
 /* ── concurrent: byte-disjoint, page-sharing writes from several connections ──────────────── */
 
 /* The device is cut into segments of 1..1500 bytes (seeded); segment i belongs to
@@ -62,11 +83,11 @@ struct segment {
 };
 
 struct writer {
+  int failed; /* first: run_then_read() reads it */
   const char* sock;
   int id, conns, rounds;
   const struct segment* segs;
   size_t nsegs;
-  int failed;
 };
 
 static uint8_t model_byte(uint64_t offset, int round) {
@@ -113,20 +134,12 @@ static int run_concurrent(const char* sock, int conns, int rounds) {
     segs[nsegs] = (struct segment){at, len};
     at += len;
   }
-  pthread_t threads[64];
   struct writer writers[64];
   for (int t = 0; t < conns; ++t) {
-    writers[t] = (struct writer){sock, t, conns, rounds, segs, nsegs, 0};
-    pthread_create(&threads[t], NULL, writer_main, &writers[t]);
+    writers[t] = (struct writer){0, sock, t, conns, rounds, segs, nsegs};
   }
-  int failed = 0;
-  for (int t = 0; t < conns; ++t) {
-    pthread_join(threads[t], NULL);
-    failed |= writers[t].failed;
-  }
-  uint8_t* got = malloc((size_t)size);
-  if (failed) return fail("a writer failed");
-  if (nbd_pread(h, got, (size_t)size, 0, 0) == -1) return fail(nbd_get_error());
+  uint8_t* got = run_then_read(h, size, writer_main, writers, sizeof *writers, conns);
+  if (got == NULL) return 1;
   for (uint64_t b = 0; b < (uint64_t)size; ++b) {
     if (got[b] != model_byte(b, rounds - 1)) {
       fprintf(stderr, "plugin_test_client: byte %llu is %u, the model says %u\n",
@@ -150,11 +163,11 @@ static int run_concurrent(const char* sock, int conns, int rounds) {
  * (a read-modify-write that wrote back a stale neighbour breaks this), and a byte covered by
  * several must be one of theirs. */
 struct overlapper {
+  int failed; /* first: run_then_read() reads it */
   const char* sock;
   int id, writes;
   uint64_t size;
   uint64_t* covered; /* bit t of covered[b]: connection t wrote byte b */
-  int failed;
 };
 
 static void overlap_range(uint64_t size, int id, int i, uint64_t* offset, uint64_t* length) {
@@ -208,25 +221,17 @@ static int run_overlap(const char* sock, int conns, int writes) {
   if (size <= 0 || conns < 1 || conns > 64 || writes < 1) return fail("bad size or arguments");
   if (nbd_zero(h, (uint64_t)size, 0, 0) == -1) return fail(nbd_get_error());
   uint64_t* covered = calloc((size_t)size, sizeof *covered);
-  pthread_t threads[64];
   struct overlapper os[64];
   for (int t = 0; t < conns; ++t) {
-    os[t] = (struct overlapper){sock, t, writes, (uint64_t)size, covered, 0};
+    os[t] = (struct overlapper){0, sock, t, writes, (uint64_t)size, covered};
     for (int i = 0; i < writes; ++i) {
       uint64_t offset, length;
       overlap_range((uint64_t)size, t, i, &offset, &length);
       for (uint64_t b = offset; b < offset + length; ++b) covered[b] |= UINT64_C(1) << t;
     }
-    pthread_create(&threads[t], NULL, overlapper_main, &os[t]);
   }
-  int failed = 0;
-  for (int t = 0; t < conns; ++t) {
-    pthread_join(threads[t], NULL);
-    failed |= os[t].failed;
-  }
-  uint8_t* got = malloc((size_t)size);
-  if (failed) return fail("a writer failed");
-  if (nbd_pread(h, got, (size_t)size, 0, 0) == -1) return fail(nbd_get_error());
+  uint8_t* got = run_then_read(h, size, overlapper_main, os, sizeof *os, conns);
+  if (got == NULL) return 1;
   const int rc = check_overlap(got, covered, (uint64_t)size);
   free(got);
   free(covered);
