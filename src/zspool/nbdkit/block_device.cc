@@ -174,6 +174,7 @@ Error BlockDevice::patch_page(const Piece& p, const std::byte* data) {
 Error BlockDevice::extents(std::uint64_t length, std::uint64_t offset, bool first_only,
                            const std::function<bool(const Extent&)>& add) const {
   if (!in_range(length, offset)) return Error::invalid_argument;
+  if (length == 0) return Error::ok;
   const std::uint64_t end = offset + length;
   const std::uint64_t last_page = std::min<std::uint64_t>((end + page_size_ - 1) / page_size_,
                                                           offset / page_size_ + kMaxExtentPages);

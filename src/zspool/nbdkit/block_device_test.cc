@@ -232,6 +232,7 @@ TEST(BlockDevice, ExtentsShowHolesZeroPagesAndData) {
   const std::vector<Extent> clipped = {{kPage + 10, kPage - 10, T::data},
                                        {2 * kPage, 100, T::zero}};
   EXPECT_EQ(map_of(*d, kPage - 10 + 100, kPage + 10), clipped);
+  EXPECT_TRUE(map_of(*d, 0, kPage + 10).empty()) << "an empty range has no runs";
   const std::vector<Extent> first = {{3 * kPage, kPage, T::zero}};
   EXPECT_EQ(map_of(*d, 5 * kPage, 3 * kPage, true), first);
   // A zero write that fills a whole page by read-modify-write makes a zero page too.
