@@ -29,14 +29,12 @@
 #include <bit>
 #include <cstring>
 
+#include "zspool/core/internal/pool_state.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
 
 namespace zspool {
 
 namespace {
-
-constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // groups 1..10
 
 // Kernel-like: at least one zspage's worth of free objects. Lazy commit: any free object (the
 // loop stops by itself when no source or destination is left).

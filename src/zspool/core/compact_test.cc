@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "zspool/core/pool.h"
-#include "zspool/core/test_util.h"
+#include "zspool/platform/internal/os_page_source.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "zspool/core/pool.h"
-#include "zspool/core/test_util.h"
 #include "zspool/core/zsmalloc.h"
-#include "zspool/platform/proc_maps.h"
+#include "zspool/testing/proc_maps.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

@@ -1,12 +1,14 @@
-// Pool: creation, malloc, free, map/unmap, read/write. Compaction is in compact.cc, writeback
+// Pool: creation, malloc, free, map, read/write. Compaction is in compact.cc, writeback
 // in reclaim.cc, statistics in stats.cc. Locking: see the lock order in pool_state.h.
 #include "zspool/core/pool.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
-#include "zspool/core/pool_state.h"
-#include "zspool/core/sync_point.h"
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/core/internal/sync_point.h"
 
 namespace zspool {
 
@@ -16,13 +18,23 @@ Result<std::unique_ptr<Pool>> Pool::create(PoolOptions options) {
   if (options.page_size % os::page_size() != 0) return Error::invalid_argument;
   if (options.max_handles < 2 * HandleTable::kBatch || options.max_zspages < 2)
     return Error::invalid_argument;
-  // Zspage ids fit the slot's 32 bits by their type; handles must leave the header 2 tag bits.
+  // Zspage ids fit the slot's 32 bits by their type; slot indices have at most 32 bits, which
+  // leaves a handle at least 30 generation bits below the header's 2 tag bits.
   static_assert(sizeof(options.max_zspages) * 8 <= kSlotZspageBits);
-  if (options.max_handles >= (std::uint64_t{1} << (64 - kObjTagBits)))
-    return Error::invalid_argument;
+  static_assert(kMaxHandles <= std::uint64_t{1} << (64 - kObjTagBits - 30));
+  if (options.max_handles > kMaxHandles) return Error::invalid_argument;
   auto state = std::make_unique<PoolState>(std::move(options), std::move(*table));
   if (!state->handles.ok() || !state->descriptors.ok()) return Error::out_of_memory;
   return std::unique_ptr<Pool>(new Pool(std::move(state)));
+}
+
+void PoolOptions::reserve_for(std::uint64_t objects) {
+  // Issued and unused: up to a batch per class shard (at most 256 classes), plus slot 0 and a
+  // last batch too short to issue. Deferred: one zspage's objects at most.
+  constexpr std::uint64_t kSpareSlots = (256 * kClassShards + 1) * HandleTable::kBatch + 1;
+  const std::uint64_t deferred = std::uint64_t{page_size} * max_chain / kMinObjectSize;
+  max_handles = std::min(kMaxHandles, std::max<std::uint64_t>(objects, 1) + kSpareSlots + deferred);
+  max_zspages = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_handles, UINT32_MAX));
 }
 
 Pool::Pool(std::unique_ptr<PoolState> state) : state_(std::move(state)) {}
@@ -58,6 +70,9 @@ std::size_t Pool::total_pages() const {
 }
 PageSource& Pool::page_source() const {
   return *state_->source;
+}
+std::uint64_t Pool::handle_index(Handle h) const {
+  return state_->handles.index_of(h);
 }
 
 // ── malloc ───────────────────────────────────────────────────────────────────────────────────
@@ -132,7 +147,6 @@ Result<Handle> Pool::malloc(std::size_t size) {
                           std::memory_order_release);
 #ifdef ZSPOOL_CHECKED
   p.checked[h].requested = static_cast<std::uint32_t>(size);
-  p.checked[h].maps.store(0);
 #endif
   ++c.obj_used;
   p.refresh_fullness(c, z);
@@ -190,7 +204,11 @@ Result<LockedObject> lock_object(PoolState& p, Handle h) {
     return Error::invalid_handle;
   o.idx = loc.obj_index;
   const std::uint64_t header = p.read_header(*o.c, o.z, o.idx);
-  if (header_payload(header) != h) return Error::invalid_handle;
+  if (header_payload(header) != h) {
+    // The slot's object has a newer handle: h was freed and its slot reissued.
+    const bool same_slot = p.handles.index_of(header_payload(header)) == p.handles.index_of(h);
+    return same_slot ? Error::stale_handle : Error::invalid_handle;
+  }
   if (header_deferred(header)) {
     if (!o.z->under_reclaim) return Error::stale_handle;
     o.deferred = true;
@@ -233,9 +251,8 @@ Error Pool::free(Handle h) {
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "free");
   if (o->deferred) return report_misuse(Error::stale_handle, h, "free");
-#ifdef ZSPOOL_CHECKED
-  if (p.checked[h].maps.load() != 0) return report_misuse(Error::busy, h, "free (still mapped)");
-#endif
+  if (slot_maps(p.handles.slot(h).load(std::memory_order_acquire)) != 0)
+    return report_misuse(Error::busy, h, "free (still mapped)");
   ClassState& c = *o->c;
   ZsPage* z = o->z;
   --c.obj_used;
@@ -264,45 +281,30 @@ Error Pool::free(Handle h) {
   return Error::ok;
 }
 
-// ── map / unmap ──────────────────────────────────────────────────────────────────────────────
+// ── map ──────────────────────────────────────────────────────────────────────────────────────
 
 Result<Mapping> Pool::map(Handle h, MapMode mode) {
   PoolState& p = *state_;
+  if (mode != MapMode::read_only && mode != MapMode::write_only && mode != MapMode::read_write)
+    return Error::invalid_argument;
   auto o = lock_object(p, h);
   if (!o) return report_misuse(o.error(), h, "map");
+  // A deferred object's slot is released when its reclaim ends, mapped or not: its Mappings
+  // pin the zspage only (free() refuses it anyway, as stale).
+  const bool counted = !o->deferred;
+  if (counted) {
+    std::atomic_ref<std::uint64_t> slot = p.handles.slot(h);
+    if (slot_maps(slot.load(std::memory_order_relaxed)) == kMaxMapsPerHandle) return Error::busy;
+    slot.fetch_add(kSlotOneMap, std::memory_order_acq_rel);
+  }
   o->z->pins.fetch_add(1, std::memory_order_acq_rel);
-#ifdef ZSPOOL_CHECKED
-  p.checked[h].maps.fetch_add(1);
-#endif
-  return Mapping(this, o->z, h, payload(p, *o), o->c->info->capacity(), mode);
+  return Mapping(this, o->z, h, payload(p, *o), o->c->info->capacity(), mode, counted);
 }
 
-void Pool::unpin(ZsPage* z, Handle h) {
-#ifdef ZSPOOL_CHECKED
-  state_->checked[h].maps.fetch_sub(1);
-#else
-  (void)h;
-#endif
+// The slot's count first: once the zspage is unpinned, compaction may rewrite the slot.
+void Pool::unpin(ZsPage* z, Handle h, bool counted) {
+  if (counted) state_->handles.slot(h).fetch_sub(kSlotOneMap, std::memory_order_acq_rel);
   z->pins.fetch_sub(1, std::memory_order_acq_rel);
-}
-
-Error Pool::unmap(Handle h) {
-  PoolState& p = *state_;
-  auto o = lock_object(p, h);
-  if (!o) return report_misuse(o.error(), h, "unmap");
-#ifdef ZSPOOL_CHECKED
-  std::uint32_t maps = p.checked[h].maps.load();
-  do {
-    if (maps == 0) return report_misuse(Error::not_mapped, h, "unmap");
-  } while (!p.checked[h].maps.compare_exchange_weak(maps, maps - 1));
-#endif
-  // Release builds know only the zspage's count: an unmap of an unmapped handle is caught when
-  // nothing in its zspage is mapped.
-  std::uint32_t pins = o->z->pins.load(std::memory_order_acquire);
-  do {
-    if (pins == 0) return report_misuse(Error::not_mapped, h, "unmap");
-  } while (!o->z->pins.compare_exchange_weak(pins, pins - 1, std::memory_order_acq_rel));
-  return Error::ok;
 }
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
@@ -314,12 +316,13 @@ Mapping& Mapping::operator=(Mapping&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     mode_ = other.mode_;
+    counted_ = other.counted_;
   }
   return *this;
 }
 
 void Mapping::reset() {
-  if (pool_ != nullptr) pool_->unpin(zspage_, handle_);
+  if (pool_ != nullptr) pool_->unpin(zspage_, handle_, counted_);
   pool_ = nullptr;
   zspage_ = nullptr;
   data_ = nullptr;

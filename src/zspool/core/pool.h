@@ -1,3 +1,7 @@
+// Folder core/: the allocator (uses platform). Pool (this file), size classes (size_class.h),
+// statistics declared once (stats.h), the kernel-named C API (zsmalloc.h); internal/: the
+// pool's state, lock order and bit layouts (pool_state.h), graded asserts, test sync points.
+//
 // zspool::Pool — a user-space zsmalloc.
 //
 // A pool packs variable-size objects (1 .. page_size bytes, typically compressed pages) densely
@@ -18,7 +22,12 @@
 // Thread safety: every public member function may be called from any thread at any time.
 // Threads that allocate in the same size classes at the same time spread over up to 4 class
 // shards by themselves (see ClassState in pool_state.h); PoolStats::class_shards says how many.
-// A Mapping must be released (destroyed or reset) before its handle is freed.
+// A Mapping must be released (destroyed or reset) before its handle is freed: free() of a
+// mapped object is Error::busy (a checked build stops).
+//
+// Handles carry a generation (see pool_state.h): a freed handle stays stale (stale_handle)
+// when its slot is reissued to a newer object, until the slot has been reused 2^30 times or
+// more (2^35 with the default max_handles).
 #pragma once
 
 #include <atomic>
@@ -32,6 +41,7 @@
 #include "zspool/core/size_class.h"
 #include "zspool/core/stats.h"
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 #include "zspool/platform/page_source.h"
 
 namespace zspool {
@@ -55,26 +65,42 @@ struct PoolOptions {
   // them) before returning them to the OS; 0 bytes: every freed zspage goes back at once.
   // compact() and trim() return the cache now; stats().cached_bytes reports it.
   std::shared_ptr<PageSource> page_source;
-  std::size_t page_cache_bytes = OsPageSource::kDefaultCacheLimit;
-  std::chrono::nanoseconds page_cache_decay = OsPageSource::kDefaultDecay;
+  std::size_t page_cache_bytes = kDefaultPageCacheBytes;
+  std::chrono::nanoseconds page_cache_decay = kDefaultPageCacheDecay;
   // Commit a zspage's pages only as objects reach them (see pool_state.h). Off: every page of a
   // zspage is touched and counted at creation, as the kernel does (for like-for-like figures).
   bool lazy_commit = true;
   // Writeback: when set, the pool keeps an LRU of zspages and reclaim_page() works.
   EvictHandler evict;
-  // Virtual capacity reserved for handle slots and zspage descriptors (committed on use).
+  // Virtual capacity reserved for handle slots (8 bytes each) and zspage descriptors (40 bytes,
+  // 48 with writeback), committed on use. The defaults reserve about 1.1 GiB of address space,
+  // which a process under `ulimit -v` may not have: size them with reserve_for().
+  // max_handles: 32 .. 2^32; max_zspages: 2 .. 2^32 - 1.
   std::uint64_t max_handles = std::uint64_t{1} << 27;
   std::uint32_t max_zspages = std::uint32_t{1} << 21;
+
+  // Sizes max_handles and max_zspages for a pool that never holds more than `objects` live
+  // objects at once (an owner that allocates a replacement before freeing the old object
+  // counts both): adds what the pool itself may hold beyond them (per class shard a batch of
+  // issued, unused slots; the deferred handles of one zspage under reclaim, for one reclaim at
+  // a time) and as many zspages as those handles can occupy (every zspage holds an object, but
+  // for at most the few thousand spare handles' worth of empty zspages kept by mappings).
+  // Uses page_size and max_chain: set them first.
+  void reserve_for(std::uint64_t objects);
 };
+
+// The largest PoolOptions::max_handles: slot indices have at most 32 bits (pool_state.h).
+inline constexpr std::uint64_t kMaxHandles = std::uint64_t{1} << 32;
 
 enum class MapMode : std::uint8_t { read_only, write_only, read_write };
 
 struct ZsPage;
 
 // A mapped object: an RAII guard. While it lives the object stays at data() (compaction skips
-// its zspage). Objects lie contiguously in virtual memory even when they straddle a page
-// boundary, so every mode maps in place with no bounce copy; the mode states intent.
-class Mapping {
+// its zspage) and free() of its handle is Error::busy. Objects lie contiguously in virtual memory
+// even when they straddle a page boundary, so every mode maps in place with no bounce copy; the
+// mode states intent.
+class ZSPOOL_API Mapping {
  public:
   Mapping() = default;
   ~Mapping() { reset(); }
@@ -95,8 +121,15 @@ class Mapping {
 
  private:
   friend class Pool;
-  Mapping(Pool* pool, ZsPage* zspage, Handle h, std::byte* data, std::size_t size, MapMode mode)
-      : pool_(pool), zspage_(zspage), handle_(h), data_(data), size_(size), mode_(mode) {}
+  Mapping(Pool* pool, ZsPage* zspage, Handle h, std::byte* data, std::size_t size, MapMode mode,
+          bool counted)
+      : pool_(pool),
+        zspage_(zspage),
+        handle_(h),
+        data_(data),
+        size_(size),
+        mode_(mode),
+        counted_(counted) {}
 
   Pool* pool_ = nullptr;
   ZsPage* zspage_ = nullptr;
@@ -104,11 +137,12 @@ class Mapping {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   MapMode mode_ = MapMode::read_only;
+  bool counted_ = false;  // counted in the handle's slot (not for a deferred object)
 };
 
 class PoolState;  // the internals: classes, zspages, handle table (pool_state.h)
 
-class Pool {
+class ZSPOOL_API Pool {
  public:
   static Result<std::unique_ptr<Pool>> create(PoolOptions options = {});
   ~Pool();
@@ -118,13 +152,14 @@ class Pool {
   // Allocates an object of `size` bytes (1 .. page_size). Errors: invalid_argument (0),
   // too_large (> page_size), out_of_memory (page source or handle/zspage capacity exhausted).
   Result<Handle> malloc(std::size_t size);
-  // Frees an object. Errors: invalid_handle (never issued), stale_handle (already freed).
+  // Frees an object. Errors: invalid_handle (never issued), stale_handle (already freed, even
+  // if its slot now holds a newer object), busy (a Mapping of it is live: nothing is freed).
   Error free(Handle h);
 
-  // Maps the object in place until the returned guard is released.
+  // Maps the object in place until the returned guard is released (there is no unmap by
+  // handle: only the guard ends a mapping). Errors: invalid_argument (not a MapMode), those of
+  // free() for the handle, busy (the handle is mapped 63 times already).
   Result<Mapping> map(Handle h, MapMode mode);
-  // C-style unmap for a mapping released with Mapping::release-less callers (the C API).
-  Error unmap(Handle h);
 
   // Copy-based access (the kernel's zs_obj_read / zs_obj_write): [offset, offset + n) of the
   // object's capacity. Error out_of_bounds if it reaches past the capacity.
@@ -158,10 +193,14 @@ class Pool {
   PoolStats stats() const;
   PageSource& page_source() const;
 
+  // A dense index for an owner's own per-object tables: below PoolOptions::max_handles, and no
+  // two live handles share one (a freed handle's index goes to a later handle).
+  std::uint64_t handle_index(Handle h) const;
+
  private:
   friend class Mapping;
   explicit Pool(std::unique_ptr<PoolState> state);
-  void unpin(ZsPage* zspage, Handle h);
+  void unpin(ZsPage* zspage, Handle h, bool counted);
 
   std::unique_ptr<PoolState> state_;
 };

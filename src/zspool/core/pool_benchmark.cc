@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "zspool/core/bench_pages.h"
 #include "zspool/core/pool.h"
 #include "zspool/core/zsmalloc.h"
+#include "zspool/workload/bench_pages.h"
 
 namespace zspool {
 namespace {

@@ -17,6 +17,8 @@
 
 #include "zspool/core/pool.h"
 
+#include "zspool/workload/rng.h"
+
 namespace {
 
 using zspool::Error;
@@ -43,13 +45,8 @@ class Input {
 
 std::vector<std::byte> content(std::uint64_t seed, std::size_t n) {
   std::vector<std::byte> v(n);
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    v[i] = static_cast<std::byte>(x);
-  }
+  SplitMix64 rng(seed);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(rng.next());
   return v;
 }
 

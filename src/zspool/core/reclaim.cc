@@ -18,9 +18,9 @@
 //               its fullness list and at the LRU head; try the next zspage, up to `retries`.
 #include <exception>
 
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
-#include "zspool/core/sync_point.h"
 
 namespace zspool {
 

@@ -13,14 +13,15 @@
 
 #include "zspool/core/pool.h"
 
+#include "zspool/workload/rng.h"
+
 namespace zspool {
 namespace {
 
 // Object sizes spread like lz4-compressed 4 KiB pages of binaries (mostly 1.2-3 KiB, some
 // small, a few huge), deterministic.
 std::size_t object_size(std::uint64_t i) {
-  std::uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull;
-  x ^= x >> 29;
+  const std::uint64_t x = splitmix64_at(i);
   const std::uint64_t r = x % 100;
   if (r < 10) return 64 + x % 512;
   if (r < 90) return 1200 + x % 1800;

@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/sync_point.h"
-#include "zspool/core/test_util.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

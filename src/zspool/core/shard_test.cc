@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
-#include "zspool/core/sync_point.h"
 
 namespace zspool {
 namespace {
@@ -207,6 +207,48 @@ TEST(ClassShards, AnOperationFollowsAnObjectThatMovedShardsWhileItWaited) {
       << "the merge happened";
   t.expect_intact();
   for (Handle h : t.live) EXPECT_EQ(t.pool->free(h), Error::ok);
+}
+
+// A slot reused in shard 1, then moved to shard 0 by the merge and reused there: every earlier
+// handle of it stays stale (handle generations, pool_state.h).
+TEST(ClassShards, StaleHandlesStayStaleAcrossShardsAndTheirMerge) {
+#ifdef ZSPOOL_CHECKED
+  GTEST_SKIP() << "checked builds stop on a stale handle (stale_handle_test.cc)";
+#else
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  auto pool = std::move(*Pool::create({}));
+  Handle first = 0, second = 0;
+  const Allocated a = contend(*pool, kShardMoveAfter, [&](std::vector<Handle>& mine) {
+    for (int i = 0; i < 3; ++i) mine.push_back(*pool->malloc(kSize));  // on shard 1 now
+    first = mine.back();
+    ASSERT_EQ(pool->free(first), Error::ok);
+    second = *pool->malloc(kSize);  // shard 1's free-slot list: the same slot
+    // Leave second alone in shard 1, so that the merge surely moves it into shard 0's room.
+    for (std::size_t i = kShardMoveAfter - 1; i + 1 < mine.size(); ++i)
+      ASSERT_EQ(pool->free(mine[i]), Error::ok);
+    mine.resize(kShardMoveAfter - 1);
+  });
+  ASSERT_EQ(pool->stats().class_shards, 2u);
+  ASSERT_EQ(pool->handle_index(second), pool->handle_index(first));
+  ASSERT_NE(second, first);
+  fill(*pool, second, 2);
+  std::vector<std::byte> buf(kSize);
+  EXPECT_EQ(pool->read(first, buf), Error::stale_handle);
+  for (Handle h : a.holder) ASSERT_EQ(pool->free(h), Error::ok);  // room in shard 0
+  pool->compact();  // merges shard 1 into shard 0: second moves, its slot is rewritten
+  EXPECT_EQ(pool->write(first, buf), Error::stale_handle);
+  EXPECT_TRUE(holds(*pool, second, 2));
+  ASSERT_EQ(pool->free(second), Error::ok);
+  const Handle third = *pool->malloc(kSize);  // this thread allocates from shard 0
+  EXPECT_EQ(pool->handle_index(third), pool->handle_index(first))
+      << "second had moved to shard 0, whose free-slot list got its slot";
+  fill(*pool, third, 3);
+  for (Handle stale : {first, second}) {
+    EXPECT_EQ(pool->read(stale, buf), Error::stale_handle);
+    EXPECT_EQ(pool->free(stale), Error::stale_handle);
+  }
+  EXPECT_TRUE(holds(*pool, third, 3));
+#endif
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 
 namespace zspool {
 
@@ -51,7 +52,7 @@ struct SizeClass {
   }
 };
 
-class SizeClassTable {
+class ZSPOOL_API SizeClassTable {
  public:
   // page_size: a power of two in [kMinPageSize, kMaxPageSize]; max_chain in [1, kMaxChain].
   static Result<SizeClassTable> make(std::uint32_t page_size, std::uint32_t max_chain);
@@ -84,7 +85,7 @@ class SizeClassTable {
 };
 
 // The chain length Linux picks for `size`: least (k * page_size) % size over k in 1..max_chain.
-std::uint32_t zspage_chain_length(std::uint32_t size, std::uint32_t page_size,
-                                  std::uint32_t max_chain);
+ZSPOOL_API std::uint32_t zspage_chain_length(std::uint32_t size, std::uint32_t page_size,
+                                             std::uint32_t max_chain);
 
 }  // namespace zspool

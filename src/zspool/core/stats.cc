@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "zspool/core/internal/stats_json.h"
+
+#include "zspool/core/internal/pool_state.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
 
 namespace zspool {
 
@@ -113,20 +115,20 @@ std::string format_stats_table(const PoolStats& s, bool only_used) {
   return out;
 }
 
-std::string format_stats_json(const PoolStats& s, bool only_used) {
-  nlohmann::json j;
+nlohmann::ordered_json pool_stats_json(const PoolStats& s, bool only_used) {
+  nlohmann::ordered_json j;
   j["page_size"] = s.page_size;
   j["max_chain"] = s.max_chain;
   j["huge_class_size"] = s.huge_class_size;
-  nlohmann::json classes = nlohmann::json::array();
+  nlohmann::ordered_json classes = nlohmann::ordered_json::array();
   for (const ClassStats& c : s.classes) {
     if (!shown(c, only_used)) continue;
-    nlohmann::json row{{"class", c.index},
-                       {"size", c.size},
-                       {"pages_per_zspage", c.pages_per_zspage},
-                       {"objs_per_zspage", c.objs_per_zspage},
-                       {"huge", c.huge}};
-    nlohmann::json groups = nlohmann::json::object();
+    nlohmann::ordered_json row{{"class", c.index},
+                               {"size", c.size},
+                               {"pages_per_zspage", c.pages_per_zspage},
+                               {"objs_per_zspage", c.objs_per_zspage},
+                               {"huge", c.huge}};
+    nlohmann::ordered_json groups = nlohmann::ordered_json::object();
     for (int g = 0; g < kFullnessGroups; ++g) groups[fullness_label(g)] = c.fullness[g];
     row["fullness"] = groups;
 #define ZSPOOL_CLASS_KEY(name, desc) row[#name] = c.name;
@@ -138,7 +140,11 @@ std::string format_stats_json(const PoolStats& s, bool only_used) {
 #define ZSPOOL_POOL_KEY(name, desc) j[#name] = s.name;
   ZSPOOL_POOL_STATS(ZSPOOL_POOL_KEY)
 #undef ZSPOOL_POOL_KEY
-  return j.dump();
+  return j;
+}
+
+std::string format_stats_json(const PoolStats& s, bool only_used) {
+  return pool_stats_json(s, only_used).dump();
 }
 
 }  // namespace zspool

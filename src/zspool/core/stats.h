@@ -1,8 +1,8 @@
 // Every statistic the pool keeps, declared once.
 //
 // The X-macros below are the single declaration: they generate the struct fields, the table
-// columns, the JSON keys and the descriptions in `zspool stats --help`-style docs. Add a
-// statistic here and it appears everywhere.
+// columns and the JSON keys (format_stats_table / format_stats_json, and the renderers inside
+// the tree through core/internal/stats_json.h). Add a statistic here and it appears everywhere.
 //
 // Per class (the kernel's debugfs `classes` columns, then ours):
 //   obj_allocated = zspages * objs_per_zspage
@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "zspool/platform/export.h"
+
 namespace zspool {
 
 // Fullness groups, as modern Linux has them: 0 = empty, 1..10 = ratio 0-9% .. 90-99%
@@ -25,6 +27,8 @@ namespace zspool {
 inline constexpr int kFullnessGroups = 12;
 inline constexpr int kFullnessEmpty = 0;
 inline constexpr int kFullnessFull = kFullnessGroups - 1;
+// The partly used groups 1 .. kFullnessFull - 1 as a bit mask (group 0 is empty, the last full).
+inline constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;
 
 //   X(field, description)
 #define ZSPOOL_CLASS_STATS(X)                              \
@@ -76,12 +80,12 @@ struct PoolStats {
 };
 
 // The fullness group column titles: "0%", "10%", ..., "99%", "100%".
-const char* fullness_label(int group);
+ZSPOOL_API const char* fullness_label(int group);
 
 // The debugfs-like table: one row per class (all classes, or only those with zspages when
 // `only_used`), then the pool-wide figures.
-std::string format_stats_table(const PoolStats& stats, bool only_used = true);
+ZSPOOL_API std::string format_stats_table(const PoolStats& stats, bool only_used = true);
 // One JSON object: {"page_size", "max_chain", "huge_class_size", "classes": [...], pool figures}.
-std::string format_stats_json(const PoolStats& stats, bool only_used = true);
+ZSPOOL_API std::string format_stats_json(const PoolStats& stats, bool only_used = true);
 
 }  // namespace zspool

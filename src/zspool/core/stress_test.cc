@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "zspool/core/pool.h"
-#include "zspool/core/test_util.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

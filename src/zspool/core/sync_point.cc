@@ -1,4 +1,4 @@
-#include "zspool/core/sync_point.h"
+#include "zspool/core/internal/sync_point.h"
 
 #include <atomic>
 #include <map>

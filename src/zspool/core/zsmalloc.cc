@@ -7,13 +7,14 @@
 // of live C mappings kept in the zs_pool wrapper, and zs_unmap_object takes one Mapping of that
 // handle out of the table and destroys it, which unpins.
 //
-//   zs_pool ─▶ CMappings: kShards × { mutex, unordered_multimap<Handle, Mapping>, spare nodes }
-//              shard = handle % kShards
+//   zs_pool ─▶ CMappings: kShards × { mutex, unordered_multimap<Handle, {Mapping,
+//              free_pending}>, spare nodes }          shard = handle % kShards
 //
-// Why a per-pool table rather than Pool::unmap(handle) or a per-thread table:
-//   * Pool::unmap decrements the zspage's pin count whoever pinned it, so an unbalanced
-//     zs_unmap_object would steal a pin held by a C++ Mapping, and that Mapping's destructor
-//     would later underflow the count. Through the table, a C unmap can only end a C map.
+// Why a per-pool table rather than an unmap by handle or a per-thread table:
+//   * An unmap by handle (Pool had one) cannot tell whose pin it drops: an unbalanced
+//     zs_unmap_object would steal a pin held by a C++ Mapping or by another object of the
+//     zspage, letting compaction move a mapped object. Through the table, a C unmap can only
+//     end a C map.
 //   * A per-thread table would break callers that map on one thread and unmap on another
 //     (legal here: nothing disables preemption as the kernel's per-CPU mapping area does).
 //   * Several live maps of one handle (nested, or from several threads) are several entries.
@@ -21,9 +22,14 @@
 //     the same zspage, and zs_unmap_object may release any one of them.
 //   * Sharded locks keep unrelated handles from contending; extracted nodes are kept as spares
 //     and reused, so a map/unmap pair allocates nothing once a shard is warm.
-//   * zs_free_checked refuses (-EBUSY) to free a handle with live C maps, so a table entry never
-//     outlives its object and a reissued handle never meets a stale entry. (A zs_free racing a
-//     zs_map_object of the same handle is a use-after-free in the caller, as in the kernel.)
+//   * Pool::free refuses (busy) to free a mapped handle, so zs_free_checked returns -EBUSY for a
+//     handle with live C maps, and a table entry never outlives its object. zs_free, which can
+//     return nothing, marks the handle's entries free_pending instead: from then on the handle
+//     is dead to every call (stale: -EINVAL, NULL) but zs_unmap_object, and the unmap that
+//     removes its last entry frees the object. No allocation: the mark lives in the entries.
+//     (A zs_free racing a zs_map_object of the same handle is a use-after-free in the caller,
+//     as in the kernel.) A reissued handle never meets a stale entry: handles carry a
+//     generation, so its value differs from the freed one's.
 //   * zs_destroy_pool releases the table before the Pool: a Mapping's destructor touches the
 //     pool's zspage descriptors.
 #include "zspool/core/zsmalloc.h"
@@ -41,8 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "zspool/core/internal/pool_state.h"
 #include "zspool/core/pool.h"
-#include "zspool/core/pool_state.h"
 #include "zspool/platform/error.h"
 
 static_assert(sizeof(unsigned long) == sizeof(zspool::Handle),
@@ -58,18 +64,20 @@ class CMappings {
     for (Shard& s : shards_) s.spare.reserve(kMaxSpare);
   }
 
-  // Keeps the pin of `m`; false (and `m` released) when memory runs out.
+  // Keeps the pin of `m`; false (and `m` released) when memory runs out or h was zs_free'd
+  // while mapped (a mapping of a dead handle).
   bool add(Handle h, Mapping m) {
     Shard& s = shard(h);
     std::lock_guard lock(s.mutex);
+    if (free_pending_locked(s, h)) return false;
     try {
       if (s.spare.empty()) {
-        s.live.emplace(h, std::move(m));
+        s.live.emplace(h, CMapping{std::move(m)});
       } else {
         auto node = std::move(s.spare.back());
         s.spare.pop_back();
         node.key() = h;
-        node.mapped() = std::move(m);
+        node.mapped() = CMapping{std::move(m)};
         s.live.insert(std::move(node));
       }
     } catch (const std::bad_alloc&) {
@@ -79,25 +87,48 @@ class CMappings {
     return true;
   }
 
-  // Releases one live mapping of h; false when there is none.
-  bool remove(Handle h) {
-    Mapping released;  // destroyed (unpinned) after the shard lock is dropped
+  // Releases one live mapping of h; false when there is none. Frees h's object when that was
+  // the last mapping of a handle zs_free'd while mapped.
+  bool remove(Handle h, Pool& pool) {
     Shard& s = shard(h);
     std::lock_guard lock(s.mutex);
     auto it = s.live.find(h);
     if (it == s.live.end()) return false;
     auto node = s.live.extract(it);
-    released = std::move(node.mapped());
-    if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));  // capacity reserved
+    const bool free_pending = node.mapped().free_pending;
+    node.mapped().mapping.reset();  // unpins now: the object may be freed below
+    // Kept for reuse: the spare vector's capacity is reserved.
+    if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));
     count_.fetch_sub(1, std::memory_order_relaxed);
+    if (free_pending && s.live.count(h) == 0) {
+      (void)pool.free(h);
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+    }
     return true;
   }
 
-  bool contains(Handle h) {
-    if (count_.load(std::memory_order_relaxed) == 0) return false;  // the common case: no lock
+  // zs_free of a handle that Pool::free found mapped: marks its mappings so that the last
+  // unmap frees it. False when h is free pending already (a double free).
+  bool free_when_unmapped(Handle h, Pool& pool) {
     Shard& s = shard(h);
     std::lock_guard lock(s.mutex);
-    return s.live.count(h) != 0;
+    auto [first, last] = s.live.equal_range(h);
+    if (first == last) {  // its last C mapping went meanwhile
+      (void)pool.free(h);
+      return true;
+    }
+    if (first->second.free_pending) return false;
+    for (auto it = first; it != last; ++it) it->second.free_pending = true;
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // True when h was zs_free'd while mapped and is waiting for its last unmap: a dead handle.
+  bool free_pending(Handle h) {
+    if (pending_.load(std::memory_order_relaxed) == 0) return false;  // the common case
+    Shard& s = shard(h);
+    std::lock_guard lock(s.mutex);
+    return free_pending_locked(s, h);
   }
 
   std::uint64_t live() const { return count_.load(std::memory_order_relaxed); }
@@ -110,12 +141,17 @@ class CMappings {
       s.spare.clear();
     }
     count_.store(0, std::memory_order_relaxed);
+    pending_.store(0, std::memory_order_relaxed);
   }
 
  private:
   static constexpr std::size_t kShards = 64;
   static constexpr std::size_t kMaxSpare = 32;
-  using Table = std::unordered_multimap<Handle, Mapping>;
+  struct CMapping {
+    Mapping mapping;
+    bool free_pending = false;  // zs_free'd while mapped: every entry of the handle says so
+  };
+  using Table = std::unordered_multimap<Handle, CMapping>;
 
   struct alignas(64) Shard {
     std::mutex mutex;
@@ -124,9 +160,14 @@ class CMappings {
   };
 
   Shard& shard(Handle h) { return shards_[h % kShards]; }
+  static bool free_pending_locked(Shard& s, Handle h) {
+    auto it = s.live.find(h);
+    return it != s.live.end() && it->second.free_pending;
+  }
 
   std::array<Shard, kShards> shards_;
   std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> pending_{0};  // handles free pending
 };
 
 int negative_errno(Error e) {
@@ -177,6 +218,12 @@ struct zs_pool* zs_create_pool_ex(const struct zs_pool_config* cfg) {
     zspool::PoolOptions options;
     if (cfg->page_size != 0) options.page_size = static_cast<std::uint32_t>(cfg->page_size);
     if (cfg->max_chain != 0) options.max_chain = cfg->max_chain;
+    if (cfg->max_handles != 0) options.max_handles = cfg->max_handles;
+    if (cfg->max_zspages > std::numeric_limits<std::uint32_t>::max()) return nullptr;
+    if (cfg->max_zspages != 0)
+      options.max_zspages = static_cast<std::uint32_t>(cfg->max_zspages);
+    else if (cfg->max_handles != 0 && cfg->max_handles < options.max_zspages)
+      options.max_zspages = static_cast<std::uint32_t>(cfg->max_handles);
     if (cfg->ops != nullptr && cfg->ops->evict != nullptr) {
       zp->ops = *cfg->ops;
       zs_pool* self = zp.get();
@@ -215,13 +262,21 @@ unsigned long zs_malloc(struct zs_pool* pool, size_t size, unsigned int /*gfp*/)
 int zs_free_checked(struct zs_pool* pool, unsigned long handle) {
   using zspool::Error;
   if (pool == nullptr) return zspool::negative_errno(Error::invalid_argument);
-  if (pool->mappings.contains(handle))
-    return zspool::negative_errno(zspool::report_misuse(Error::busy, handle, "zs_free"));
+  if (pool->mappings.free_pending(handle))
+    return zspool::negative_errno(zspool::report_misuse(Error::stale_handle, handle, "zs_free"));
   return zspool::negative_errno(pool->pool->free(handle));
 }
 
 void zs_free(struct zs_pool* pool, unsigned long handle) {
-  (void)zs_free_checked(pool, handle);
+  using zspool::Error;
+  if (pool == nullptr) return;
+  if (pool->mappings.free_pending(handle)) {
+    (void)zspool::report_misuse(Error::stale_handle, handle, "zs_free");
+    return;
+  }
+  if (pool->pool->free(handle) == Error::busy &&
+      !pool->mappings.free_when_unmapped(handle, *pool->pool))
+    (void)zspool::report_misuse(Error::stale_handle, handle, "zs_free");
 }
 
 void* zs_map_object(struct zs_pool* pool, unsigned long handle, enum zs_mapmode mm) {
@@ -237,7 +292,7 @@ void* zs_map_object(struct zs_pool* pool, unsigned long handle, enum zs_mapmode 
 
 void zs_unmap_object(struct zs_pool* pool, unsigned long handle) {
   if (pool == nullptr) return;
-  if (!pool->mappings.remove(handle))
+  if (!pool->mappings.remove(handle, *pool->pool))
     (void)zspool::report_misuse(zspool::Error::not_mapped, handle, "zs_unmap_object");
 }
 
@@ -245,6 +300,8 @@ int zs_obj_read(struct zs_pool* pool, unsigned long handle, void* dst, size_t of
   using zspool::Error;
   if (pool == nullptr || (dst == nullptr && len != 0))
     return zspool::negative_errno(Error::invalid_argument);
+  if (pool->mappings.free_pending(handle))
+    return zspool::negative_errno(zspool::report_misuse(Error::stale_handle, handle, "read"));
   std::byte empty;  // memcpy wants a valid pointer even for 0 bytes
   const std::span out(len != 0 ? static_cast<std::byte*>(dst) : &empty, len);
   return zspool::negative_errno(pool->pool->read(handle, out, offset));
@@ -255,6 +312,8 @@ int zs_obj_write(struct zs_pool* pool, unsigned long handle, const void* src, si
   using zspool::Error;
   if (pool == nullptr || (src == nullptr && len != 0))
     return zspool::negative_errno(Error::invalid_argument);
+  if (pool->mappings.free_pending(handle))
+    return zspool::negative_errno(zspool::report_misuse(Error::stale_handle, handle, "write"));
   const std::byte empty{};
   const std::span in(len != 0 ? static_cast<const std::byte*>(src) : &empty, len);
   return zspool::negative_errno(pool->pool->write(handle, in, offset));

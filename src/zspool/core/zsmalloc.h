@@ -14,7 +14,9 @@
  * that was never issued or is already freed): each call returns an error value instead —
  * a negative errno from int functions, an IS_ERR_VALUE-style handle from zs_malloc, NULL from
  * zs_create_pool* and zs_map_object. The errno values come from zspool::error_errno:
- *   EINVAL  bad argument, unknown handle, double free, unmap without map
+ *   EINVAL  bad argument, unknown handle, double free, use after free, unmap without map.
+ *           A freed handle stays invalid when a later zs_malloc reuses its slot: handles carry
+ *           a generation (at least 2^30 reuses of one slot before a handle value recurs).
  *   ENOSPC  zs_malloc size above the pool's page size (as the kernel)
  *   ENOMEM  out of memory / handle or zspage capacity exhausted
  *   ERANGE  zs_obj_read / zs_obj_write past the object's capacity
@@ -41,6 +43,10 @@
 extern "C" {
 #endif
 
+/* Every function declared here is exported from libzspool.so (the library is built with
+ * -fvisibility=hidden; see zspool/platform/export.h). */
+#pragma GCC visibility push(default)
+
 struct zs_pool;
 
 /* The owner's writeback hooks (the kernel's struct zpool_ops). evict is called by
@@ -53,13 +59,25 @@ struct zpool_ops {
   void* ctx;
 };
 
-/* Pool configuration for zs_create_pool_ex; zero fields take the defaults. */
+/* Pool configuration for zs_create_pool_ex; zero fields take the defaults. Fields are only
+ * ever appended, so a zero-initialised config of an older zspool keeps its meaning.
+ *
+ * Reservations: a pool reserves address space (committed only as it is used) for max_handles
+ * handle slots (8 bytes each) and max_zspages zspage descriptors (40 bytes, 48 with writeback).
+ * The defaults, 2^27 and 2^21, reserve about 1.1 GiB, which a process under a low `ulimit -v`
+ * (RLIMIT_AS) does not have: zs_create_pool then returns NULL. A pool that holds at most N
+ * objects at once needs max_handles = N + 16,401 (spare slots of its size classes) +
+ * page_size * max_chain / 32 (handles deferred while one zspage is under zs_reclaim_page); more
+ * objects than that make zs_malloc fail with -ENOMEM. */
 struct zs_pool_config {
   const char* name;            /* copied; NULL: "" */
   size_t page_size;            /* power of two, 4096 .. 65536, a multiple of the OS page;
                                   0: 4096 */
   unsigned int max_chain;      /* pages per zspage at most, 1 .. 16; 0: the default (8) */
   const struct zpool_ops* ops; /* copied; NULL or ops->evict NULL: no writeback */
+  unsigned long max_handles;   /* handle slots, 32 .. 2^32; 0: 2^27 */
+  unsigned long max_zspages;   /* zspage descriptors, 2 .. 2^32 - 1; 0: 2^21, or max_handles
+                                  when that is set and smaller */
 };
 
 /* Returns NULL on failure (bad configuration, out of memory). */
@@ -83,10 +101,15 @@ static inline bool zs_is_error(unsigned long value) {
  * (unsigned long)-EINVAL for size 0 or a NULL pool, -ENOSPC when size exceeds the page size,
  * -ENOMEM when memory runs out. gfp is accepted for source compatibility and ignored. */
 unsigned long zs_malloc(struct zs_pool* pool, size_t size, unsigned int gfp);
-/* Frees an object; errors (double free, unknown handle, NULL pool) are ignored. */
+/* Frees an object; errors (double free, unknown handle, NULL pool) are ignored. A handle
+ * that is still mapped through zs_map_object is dead from this call on (every call but
+ * zs_unmap_object treats it as freed: -EINVAL, NULL) and its object is freed by the
+ * zs_unmap_object that ends its last mapping; until then its mappings stay valid. (A checked
+ * build stops instead.) */
 void zs_free(struct zs_pool* pool, unsigned long handle);
 /* zs_free reporting the outcome: 0, -EINVAL (NULL pool, never-issued or already-freed handle),
- * or -EBUSY (the object is still mapped through zs_map_object; it is not freed). */
+ * or -EBUSY (the object is still mapped through zs_map_object; it is not freed, and the handle
+ * stays valid). */
 int zs_free_checked(struct zs_pool* pool, unsigned long handle);
 
 enum zs_mapmode { ZS_MM_RW, ZS_MM_RO, ZS_MM_WO };
@@ -95,7 +118,8 @@ enum zs_mapmode { ZS_MM_RW, ZS_MM_RO, ZS_MM_WO };
  * unknown mode). The object stays at that address (compaction skips it) until the matching
  * zs_unmap_object. The whole capacity (at least the size allocated) is addressable, even when
  * the object straddles a page boundary: no bounce buffer, so every mode is zero-copy.
- * Maps of one handle may nest, from any threads; each zs_unmap_object ends one of them. */
+ * Maps of one handle may nest, from any threads, 63 at most at once (then NULL); each
+ * zs_unmap_object ends one of them. */
 void* zs_map_object(struct zs_pool* pool, unsigned long handle, enum zs_mapmode mm);
 /* Ends one zs_map_object of this handle. Unmapping a handle with no live zs_map_object does
  * nothing (it never releases a mapping held through the C++ API). */
@@ -116,7 +140,7 @@ unsigned long zs_get_total_pages(struct zs_pool* pool);
 size_t zs_huge_class_size(struct zs_pool* pool);
 
 /* Pool-wide statistics. pages_compacted is the kernel's only field; the others are zspool's
- * (the figures of `zspool stats`, see zspool/core/stats.h for their meaning). */
+ * (see zspool/core/stats.h for their meaning; `zspool run` prints them in its class table). */
 struct zs_pool_stats {
   unsigned long pages_compacted;
   unsigned long page_size;
@@ -156,6 +180,8 @@ void zs_pool_stats(struct zs_pool* pool, struct zs_pool_stats* stats);
  * fail; -ENOENT when there is nothing to reclaim; -EOPNOTSUPP without an evict op; -EINVAL for a
  * NULL pool or retries 0. */
 int zs_reclaim_page(struct zs_pool* pool, unsigned int retries);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 } /* extern "C" */

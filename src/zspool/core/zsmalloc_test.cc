@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "zspool/core/size_class.h"
-#include "zspool/core/test_util.h"
+#include "zspool/testing/proc_maps.h"
+#include "zspool/testing/test_util.h"
 
 namespace {
 
@@ -118,6 +119,24 @@ TEST(ZsMalloc, CreateExHonoursAndChecksItsConfiguration) {
   }
   zs_pool_config bad_chain{.max_chain = 17};
   EXPECT_EQ(zs_create_pool_ex(&bad_chain), nullptr);
+  for (unsigned long bad_handles : {31ul, (1ul << 32) + 1}) {
+    zs_pool_config bad{.max_handles = bad_handles};
+    EXPECT_EQ(zs_create_pool_ex(&bad), nullptr) << bad_handles;
+  }
+  zs_pool_config bad_zspages{.max_zspages = 1ul << 32};
+  EXPECT_EQ(zs_create_pool_ex(&bad_zspages), nullptr);
+  {
+    // 100 handle slots: the pool's spare slots take some, so fewer than 100 objects fit.
+    zs_pool_config small{.max_handles = 100};
+    PoolPtr p(zs_create_pool_ex(&small));
+    ASSERT_NE(p, nullptr);
+    std::vector<unsigned long> hs;
+    for (unsigned long h; !zs_is_error(h = zs_malloc(p.get(), 64, 0));) hs.push_back(h);
+    EXPECT_GT(hs.size(), 50u);
+    EXPECT_LT(hs.size(), 100u);
+    EXPECT_EQ(zs_malloc(p.get(), 64, 0), err(ENOMEM));
+    for (unsigned long h : hs) EXPECT_EQ(zs_free_checked(p.get(), h), 0);
+  }
   // ops without an evict function: a pool without writeback.
   zpool_ops no_evict{};
   zs_pool_config cfg{.ops = &no_evict};
@@ -164,16 +183,8 @@ TEST(ZsMalloc, OutOfMemoryIsENOMEMAndThePoolRecovers) {
       {
         zs_pool* pool = zs_create_pool("oom");
         if (pool == nullptr) std::_Exit(10);
-        unsigned long vm_pages = 0;
-        if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-          if (std::fscanf(f, "%lu", &vm_pages) != 1) std::_Exit(11);
-          std::fclose(f);
-        }
         rlimit old{};
-        getrlimit(RLIMIT_AS, &old);
-        rlimit capped = old;
-        capped.rlim_cur = vm_pages * sysconf(_SC_PAGESIZE) + (std::size_t{8} << 20);
-        if (setrlimit(RLIMIT_AS, &capped) != 0) std::_Exit(12);
+        if (!zspool::test::cap_address_space_above_use(std::size_t{8} << 20, &old)) std::_Exit(12);
         const unsigned long refused = zs_malloc(pool, 4096, 0);
         setrlimit(RLIMIT_AS, &old);
         if (refused != err(ENOMEM)) std::_Exit(13);
@@ -187,6 +198,36 @@ TEST(ZsMalloc, OutOfMemoryIsENOMEMAndThePoolRecovers) {
       },
       ::testing::ExitedWithCode(0), "");
 #endif
+}
+
+// Reservations follow the configuration: under an address-space limit far below the defaults'
+// 1.1 GiB, zs_create_pool fails (NULL) and a pool configured for what it will hold works.
+// Runs in a forked child; returns its exit code (0: as expected).
+int sized_pool_under_a_low_limit() {
+  if (!zspool::test::cap_address_space_above_use(std::size_t{256} << 20)) return 12;
+  if (zs_pool* p = zs_create_pool("default")) {
+    zs_destroy_pool(p);
+    return 13;  // the defaults fit: the limit proves nothing
+  }
+  zs_pool_config cfg{.name = "sized", .max_handles = 1ul << 16};
+  zs_pool* pool = zs_create_pool_ex(&cfg);
+  if (pool == nullptr) return 14;
+  std::vector<unsigned long> hs;
+  for (int i = 0; i < 10000; ++i) {
+    const unsigned long h = zs_malloc(pool, 1 + i % 4000, 0);
+    if (zs_is_error(h)) return 15;
+    hs.push_back(h);
+  }
+  for (unsigned long h : hs)
+    if (zs_free_checked(pool, h) != 0) return 16;
+  zs_destroy_pool(pool);
+  return 0;
+}
+
+TEST(ZsMalloc, ASizedPoolWorksUnderALowAddressSpaceLimit) {
+  if (const std::string why = zspool::os::census_unreliable_reason(); !why.empty())
+    GTEST_SKIP() << "RLIMIT_AS is unreliable here: " << why;
+  EXPECT_EXIT(std::_Exit(sized_pool_under_a_low_limit()), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(ZsMalloc, FreeRejectsDoubleFreeAndUnknownHandles) {
@@ -324,6 +365,62 @@ TEST(ZsMalloc, FreeOfAMappedObjectIsEBUSYUntilEveryMapIsUndone) {
   EXPECT_EQ(stats_of(pool.get()).mapped_objects, 0u);
   EXPECT_EQ(zs_free_checked(pool.get(), h), 0);
   EXPECT_EQ(zs_get_total_pages(pool.get()), 0u) << "no pin outlived the unmaps";
+}
+
+// The case through the C API: b reuses a's slot, a must not reach b's object.
+TEST(ZsMalloc, AFreedHandleStaysInvalidWhenItsSlotIsReissued) {
+  PoolPtr pool = make_pool();
+  const unsigned long a = alloc_filled(pool.get(), 100, 1);
+  zs_free(pool.get(), a);
+  const unsigned long b = alloc_filled(pool.get(), 100, 2);
+  EXPECT_NE(b, a);
+  const auto bytes = pattern(3, 100);
+  std::vector<std::byte> got(100);
+  EXPECT_MISUSE(zs_obj_write(pool.get(), a, bytes.data(), 0, 100), -EINVAL, "already freed");
+  EXPECT_MISUSE(zs_obj_read(pool.get(), a, got.data(), 0, 100), -EINVAL, "already freed");
+  EXPECT_MISUSE(zs_map_object(pool.get(), a, ZS_MM_RW), nullptr, "already freed");
+  EXPECT_MISUSE(zs_free_checked(pool.get(), a), -EINVAL, "already freed");
+  EXPECT_MISUSE_VOID(zs_free(pool.get(), a), "already freed");
+  EXPECT_TRUE(holds(pool.get(), b, 100, 2)) << "the stale handle reached the new object";
+  EXPECT_EQ(stats_of(pool.get()).objects, 1u);
+  EXPECT_EQ(zs_free_checked(pool.get(), b), 0);
+}
+
+// zs_free cannot return -EBUSY: a mapped handle is dead from the zs_free on and its object is
+// freed by the unmap that ends its last mapping (it used to stay allocated forever).
+TEST(ZsMalloc, ZsFreeOfAMappedObjectFreesItAtItsLastUnmap) {
+  PoolPtr pool = make_pool();
+  const unsigned long h = alloc_filled(pool.get(), 300, 3);
+  const unsigned long other = alloc_filled(pool.get(), 300, 4);
+  void* a = zs_map_object(pool.get(), h, ZS_MM_RO);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(zs_map_object(pool.get(), h, ZS_MM_RO), nullptr);
+#ifdef ZSPOOL_CHECKED
+  EXPECT_DEATH(zs_free(pool.get(), h), "free \\(still mapped\\) of handle .*busy");
+  zs_unmap_object(pool.get(), h);
+  zs_unmap_object(pool.get(), h);
+#else
+  zs_free(pool.get(), h);
+  EXPECT_EQ(stats_of(pool.get()).objects, 2u) << "still mapped: not freed yet";
+  EXPECT_TRUE(matches(std::span(static_cast<std::byte*>(a), 300), 3)) << "the mapping is intact";
+  std::vector<std::byte> got(300);
+  EXPECT_EQ(zs_obj_read(pool.get(), h, got.data(), 0, 300), -EINVAL) << "the handle is dead";
+  EXPECT_EQ(zs_obj_write(pool.get(), h, got.data(), 0, 300), -EINVAL);
+  EXPECT_EQ(zs_map_object(pool.get(), h, ZS_MM_RO), nullptr);
+  EXPECT_EQ(zs_free_checked(pool.get(), h), -EINVAL) << "a second free is a double free";
+  zs_free(pool.get(), h);  // ignored, as zs_free ignores misuse
+  EXPECT_EQ(stats_of(pool.get()).mapped_objects, 2u);
+  zs_unmap_object(pool.get(), h);
+  EXPECT_EQ(stats_of(pool.get()).objects, 2u);
+  zs_unmap_object(pool.get(), h);  // the last mapping: frees the object
+  EXPECT_EQ(stats_of(pool.get()).objects, 1u);
+  EXPECT_EQ(stats_of(pool.get()).handle_slots_in_use, 1u);
+  EXPECT_EQ(zs_free_checked(pool.get(), h), -EINVAL);
+  EXPECT_TRUE(holds(pool.get(), other, 300, 4));
+  const unsigned long again = alloc_filled(pool.get(), 300, 5);  // reuses h's slot
+  EXPECT_NE(again, h);
+  EXPECT_TRUE(holds(pool.get(), again, 300, 5));
+#endif
 }
 
 // A layout where compaction moves `target` unless its zspage is pinned: zspage A holds only

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <new>
 
-#include "zspool/core/pool_state.h"
+#include "zspool/core/internal/pool_state.h"
+#include "zspool/platform/internal/os_page_source.h"
 
 namespace zspool {
 
@@ -15,7 +16,10 @@ namespace zspool {
 HandleTable::HandleTable(std::uint64_t capacity)
     : range_(capacity * sizeof(std::uint64_t)),
       words_(reinterpret_cast<std::uint64_t*>(range_.base())),
-      capacity_(range_.ok() ? capacity : 0) {}
+      capacity_(range_.ok() ? capacity : 0),
+      index_bits_(std::bit_width(capacity - 1)),
+      index_mask_((std::uint64_t{1} << index_bits_) - 1),
+      generation_mask_((std::uint64_t{1} << (64 - kObjTagBits - index_bits_)) - 1) {}
 
 Handle HandleTable::reserve_batch() {
   std::lock_guard lock(grow_mutex_);
@@ -231,7 +235,6 @@ void PoolState::refresh_fullness(ClassState& c, ZsPage* z) {
 }
 
 ZsPage* PoolState::fullest_with_room(ClassState& c) const {
-  constexpr std::uint32_t kPartialGroups = ((1u << kFullnessFull) - 1) & ~1u;  // groups 1..10
   const std::uint32_t partial = c.group_mask & kPartialGroups;
   if (partial != 0) return c.groups[std::bit_width(partial) - 1];
   return c.groups[kFullnessEmpty];
@@ -328,20 +331,23 @@ Handle PoolState::take_slot(ClassState& c) {
   if (c.free_slots == 0) {
     const Handle first = handles.reserve_batch();
     if (first == 0) return 0;
-    for (Handle h = first + HandleTable::kBatch; h-- > first;) {
-      handles.slot(h).store(encode_free_slot(c.free_slots), std::memory_order_relaxed);
-      c.free_slots = h;
+    for (std::uint64_t i = first + HandleTable::kBatch; i-- > first;) {
+      handles.slot(i).store(handles.free_word(c.free_slots, 0), std::memory_order_relaxed);
+      c.free_slots = i;
     }
   }
-  const Handle h = c.free_slots;
-  c.free_slots = free_slot_next(handles.slot(h).load(std::memory_order_relaxed));
+  const std::uint64_t index = c.free_slots;
+  const std::uint64_t word = handles.slot(index).load(std::memory_order_relaxed);
+  c.free_slots = handles.free_word_next(word);
   ++c.slots_in_use;
-  return h;
+  return handles.handle_from_free_word(index, word);
 }
 
+// The slot's next handle gets h's generation + 1, so h (and every earlier handle of the slot)
+// is stale from now on.
 void PoolState::release_slot(ClassState& c, Handle h) {
-  handles.slot(h).store(encode_free_slot(c.free_slots), std::memory_order_release);
-  c.free_slots = h;
+  handles.slot(h).store(handles.free_word_after(h, c.free_slots), std::memory_order_release);
+  c.free_slots = handles.index_of(h);
   --c.slots_in_use;
 }
 

@@ -15,6 +15,7 @@ int errno_for(Error e) noexcept {
       return 0;
     case Error::limit_reached:
     case Error::too_large:
+    case Error::no_space:
       return ENOSPC;
     case Error::out_of_memory:
       return ENOMEM;
@@ -63,10 +64,11 @@ BlockDevice::BlockDevice(std::uint64_t size, std::unique_ptr<Store> store)
       store_(std::move(store)),
       page_locks_(new PageLock[kPageLocks]) {}
 
-Result<std::unique_ptr<BlockDevice>> BlockDevice::create(std::uint64_t size, StoreOptions store) {
+Result<std::unique_ptr<BlockDevice>> BlockDevice::create(std::uint64_t size, StoreOptions store,
+                                                         std::string* why) {
   if (size == 0 || store.page_size == 0) return Error::invalid_argument;
   store.pages = size / store.page_size + (size % store.page_size != 0 ? 1 : 0);
-  auto created = Store::create(std::move(store));
+  auto created = Store::create(std::move(store), why);
   if (!created) return created.error();
   try {
     return std::unique_ptr<BlockDevice>(new BlockDevice(size, std::move(*created)));

@@ -37,15 +37,16 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 
 #include "zspool/platform/error.h"
 #include "zspool/store/store.h"
 
 namespace zspool::nbd {
 
-// What an NBD client sees for a Store error: limit_reached and too_large -> ENOSPC; io_error,
-// checksum_mismatch and corrupt_data -> EIO (a page that cannot be read back is an I/O error,
-// never wrong bytes); out_of_memory -> ENOMEM; invalid_argument -> EINVAL; ok -> 0; anything
+// What an NBD client sees for a Store error: limit_reached, too_large and no_space -> ENOSPC;
+// io_error, checksum_mismatch and corrupt_data -> EIO (a page that cannot be read back is an I/O
+// error, never wrong bytes); out_of_memory -> ENOMEM; invalid_argument -> EINVAL; ok -> 0; anything
 // else -> EIO.
 int errno_for(Error e) noexcept;
 
@@ -69,8 +70,10 @@ class BlockDevice {
   static constexpr std::uint64_t kMaxExtentPages = std::uint64_t{1} << 16;
 
   // A device of `size` bytes (> 0) on a store of ceil(size / page_size) pages; `store.pages` is
-  // ignored. Errors: invalid_argument for size 0, and Store::create's.
-  static Result<std::unique_ptr<BlockDevice>> create(std::uint64_t size, StoreOptions store);
+  // ignored. Errors: invalid_argument for size 0, and Store::create's (`*why`, when given, gets
+  // its line for a refused backing file).
+  static Result<std::unique_ptr<BlockDevice>> create(std::uint64_t size, StoreOptions store,
+                                                     std::string* why = nullptr);
 
   std::uint64_t size() const { return size_; }
   Store& store() { return *store_; }

@@ -13,6 +13,7 @@
 
 #include "zspool/nbdkit/plugin_config.h"
 #include "zspool/nbdkit/stats_file.h"
+#include "zspool/store/internal/store_internals.h"
 
 namespace zspool::nbd {
 namespace {
@@ -77,6 +78,7 @@ TEST(BlockDeviceErrno, MapsStoreErrorsToWhatAClientSees) {
   EXPECT_EQ(errno_for(Error::ok), 0);
   EXPECT_EQ(errno_for(Error::limit_reached), ENOSPC);
   EXPECT_EQ(errno_for(Error::too_large), ENOSPC);
+  EXPECT_EQ(errno_for(Error::no_space), ENOSPC);
   EXPECT_EQ(errno_for(Error::io_error), EIO);
   EXPECT_EQ(errno_for(Error::checksum_mismatch), EIO);
   EXPECT_EQ(errno_for(Error::corrupt_data), EIO);
@@ -287,7 +289,7 @@ TEST(BlockDevice, CorruptBackingIsAnErrorForReadsAndPartialWrites) {
   ASSERT_EQ(d->write(data(64 * kPage, 10), 0, false), Error::ok);
   ASSERT_GT(d->store().writeback(1000).value(), 0u);
   ASSERT_EQ(d->flush(), Error::ok);
-  ASSERT_EQ(d->store().backing_file()->corrupt_slot_on_disk(0, 3), Error::ok);
+  ASSERT_EQ(StoreInternals::backing_file(d->store())->corrupt_slot_on_disk(0, 3), Error::ok);
   std::uint64_t failed = 0;
   for (std::uint64_t p = 0; p < 64; ++p) {
     Bytes got(kPage);
@@ -376,13 +378,16 @@ TEST(PluginConfig, EachBadParameterIsOneLineNamingIt) {
   c.store.max_chain = 4;
   EXPECT_EQ(config_problem(c), "");
   c.store.backing_path = "/nonexistent-dir-zspool/backing";
-  auto created = BlockDevice::create(*c.size, c.store);
+  std::string why;
+  auto created = BlockDevice::create(*c.size, c.store, &why);
   ASSERT_FALSE(created.ok());
-  EXPECT_EQ(create_problem(c, created.error()),
-            "backing=/nonexistent-dir-zspool/backing: cannot create or open the file");
-  for (const std::string& line :
-       {config_problem(PluginConfig{}), create_problem(c, created.error())})
-    EXPECT_EQ(line.find('\n'), std::string::npos);
+  const std::string line = create_problem(c, created.error(), why);
+  EXPECT_EQ(line.rfind("backing file /nonexistent-dir-zspool/backing: ", 0), 0u) << line;
+  EXPECT_EQ(create_problem(c, Error::busy, ""),
+            "backing=/nonexistent-dir-zspool/backing: resource busy");
+  EXPECT_EQ(create_problem({}, Error::out_of_memory, ""), "cannot create the store: out of memory");
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(config_problem(PluginConfig{}).find('\n'), std::string::npos);
 }
 
 // ── the stats file ───────────────────────────────────────────────────────────────────────────

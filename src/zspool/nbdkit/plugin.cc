@@ -101,9 +101,10 @@ int zspool_config_complete() noexcept {
       nbdkit_error("%s", problem.c_str());
       return -1;
     }
-    auto created = BlockDevice::create(*config.size, config.store);
+    std::string why;
+    auto created = BlockDevice::create(*config.size, config.store, &why);
     if (!created) {
-      nbdkit_error("%s", zspool::nbd::create_problem(config, created.error()).c_str());
+      nbdkit_error("%s", zspool::nbd::create_problem(config, created.error(), why).c_str());
       return -1;
     }
     device = std::move(*created);
@@ -256,7 +257,7 @@ struct nbdkit_plugin make_plugin() {
       "size=<SIZE>            (required) device size, e.g. 4G\n"
       "compressor=<SPEC>      lz4 (default), lz4:N, zstd, zstd:N, lzo1x\n"
       "limit=<SIZE>           pool memory the store may hold (default: none)\n"
-      "backing=<FILE>         writeback target under limit= (created or truncated)\n"
+      "backing=<FILE>         writeback target under limit= (a new or empty file)\n"
       "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"
       "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second";
   p.magic_config_key = "size";

@@ -28,11 +28,12 @@ std::string config_problem(const PluginConfig& config) {
   return "";
 }
 
-std::string create_problem(const PluginConfig& config, Error e) {
-  if (e == Error::io_error && !config.store.backing_path.empty()) {
-    return fmt::format("backing={}: cannot create or open the file", config.store.backing_path);
+std::string create_problem(const PluginConfig& config, Error e, const std::string& why) {
+  if (!why.empty()) return why;  // "backing file PATH: the reason"
+  if (config.store.backing_path.empty()) {
+    return fmt::format("cannot create the store: {}", error_message(e));
   }
-  return fmt::format("cannot create the store: {}", error_message(e));
+  return fmt::format("backing={}: {}", config.store.backing_path, error_message(e));
 }
 
 }  // namespace zspool::nbd

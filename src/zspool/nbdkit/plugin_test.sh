@@ -306,7 +306,10 @@ case_bad_parameters() {
   expect_refused "size= is required" compressor=lz4
   expect_refused "compressor=lz5: unknown compressor" size=1M compressor=lz5
   expect_refused "max-chain=99: must be 1..16" size=1M max-chain=99
-  expect_refused "backing=$tmp/no/dir/f: cannot create or open" size=1M backing="$tmp/no/dir/f"
+  expect_refused "backing file $tmp/no/dir/f: " size=1M backing="$tmp/no/dir/f"
+  echo data >"$tmp/precious"  # a non-empty file is never a backing file (never truncated)
+  expect_refused "backing file $tmp/precious: not empty" size=1M backing="$tmp/precious"
+  [[ $(cat "$tmp/precious") == data ]] || fail "the refused backing file was changed"
   expect_refused "stats-file=$tmp/no/dir/s: cannot write" size=1M stats-file="$tmp/no/dir/s"
   expect_refused "unknown parameter 'colour'" size=1M colour=blue
   expect_refused "could not parse size string (lots)" size=lots  # nbdkit_parse_size's line

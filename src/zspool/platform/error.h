@@ -1,3 +1,8 @@
+// Folder platform/: the bottom layer, OS code only. Error values (this file), the page-source
+// interface the pool takes memory from (page_source.h), the export macro (export.h); internal/:
+// the OS page source, arenas and mincore (os.h), the spin-then-block mutex. Includes nothing
+// above it.
+//
 // zspool error values, shared by every layer.
 //
 // Nothing in zspool throws across its API or aborts on bad input: each fallible call returns an
@@ -8,6 +13,8 @@
 #include <cstdint>
 #include <string_view>
 #include <utility>
+
+#include "zspool/platform/export.h"
 
 namespace zspool {
 
@@ -29,7 +36,8 @@ namespace zspool {
   X(checksum_mismatch, 74 /*EBADMSG*/, "stored data failed its checksum")                \
   X(limit_reached, 28 /*ENOSPC*/, "memory limit reached")                                \
   X(corrupt_data, 74 /*EBADMSG*/, "compressed data is corrupt")                          \
-  X(unsupported, 95 /*EOPNOTSUPP*/, "operation not supported by this configuration")
+  X(unsupported, 95 /*EOPNOTSUPP*/, "operation not supported by this configuration")     \
+  X(no_space, 28 /*ENOSPC*/, "no space left on the backing file's device")
 
 enum class Error : std::uint8_t {
 #define ZSPOOL_ERROR_ENUM(name, errno_value, message) name,
@@ -38,11 +46,11 @@ enum class Error : std::uint8_t {
 };
 
 // The one-line message for an error ("success" for Error::ok).
-std::string_view error_message(Error e) noexcept;
+ZSPOOL_API std::string_view error_message(Error e) noexcept;
 // The enumerator's name, e.g. "stale_handle".
-std::string_view error_name(Error e) noexcept;
+ZSPOOL_API std::string_view error_name(Error e) noexcept;
 // The positive errno value the C API negates (0 for Error::ok).
-int error_errno(Error e) noexcept;
+ZSPOOL_API int error_errno(Error e) noexcept;
 
 // A value of type T, or an Error explaining why there is none. T must be default-constructible
 // and cheap to move (handles, sizes, pointers, small guards).

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "zspool/platform/os.h"
+#include "zspool/platform/internal/os.h"
 
 namespace zspool {
 namespace {

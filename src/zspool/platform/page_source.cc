@@ -1,4 +1,4 @@
-#include "zspool/platform/page_source.h"
+#include "zspool/platform/internal/os_page_source.h"
 
 #include <time.h>
 
@@ -125,17 +125,9 @@ std::size_t OsPageSource::mapping_count() const {
   return arenas_.size();
 }
 
-void* FailingPageSource::acquire(std::size_t bytes, bool* resident) {
-  *resident = false;
-  const std::uint64_t n = requests_.fetch_add(1) + 1;
-  const std::uint64_t at = fail_at_.load();
-  const std::uint64_t every = fail_every_.load();
-  const bool fail = at != 0 && (n == at || (every != 0 && n > at && (n - at) % every == 0));
-  if (fail) {
-    failures_.fetch_add(1);
-    return nullptr;
-  }
-  return inner_->acquire(bytes, resident);
+std::shared_ptr<PageSource> make_os_page_source(std::size_t cache_limit,
+                                                std::chrono::nanoseconds decay) {
+  return std::make_shared<OsPageSource>(cache_limit, decay);
 }
 
 }  // namespace zspool

@@ -1,4 +1,5 @@
-#include "zspool/platform/page_source.h"
+#include "zspool/platform/internal/os_page_source.h"
+#include "zspool/testing/failing_page_source.h"
 
 #include <gtest/gtest.h>
 

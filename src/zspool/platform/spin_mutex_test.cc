@@ -1,4 +1,4 @@
-#include "zspool/platform/spin_mutex.h"
+#include "zspool/platform/internal/spin_mutex.h"
 
 #include <gtest/gtest.h>
 

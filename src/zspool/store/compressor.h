@@ -29,13 +29,14 @@
 #include <vector>
 
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 
 namespace zspool {
 
 // What compress() returns when the result would not fit in dst.
 inline constexpr Error kDoesNotFit = Error::out_of_bounds;
 
-class Compressor {
+class ZSPOOL_API Compressor {
  public:
   virtual ~Compressor() = default;
 
@@ -60,9 +61,9 @@ class Compressor {
 //   "lzo-rle"             which liblzo2 lacks; it maps to plain lzo1x (same format family,
 //                         slightly worse on zero runs).
 // Anything else: Error::invalid_argument. unsupported if the lzo library fails to initialise.
-Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec);
+ZSPOOL_API Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec);
 
 // The canonical algorithm names, each accepted by make_compressor: {"lz4", "lzo1x", "zstd"}.
-std::vector<std::string> compressor_names();
+ZSPOOL_API std::vector<std::string> compressor_names();
 
 }  // namespace zspool

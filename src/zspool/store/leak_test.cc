@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "zspool/platform/proc_maps.h"
 #include "zspool/store/store.h"
+#include "zspool/testing/proc_maps.h"
+#include "zspool/workload/rng.h"
 
 namespace zspool {
 namespace {
@@ -30,9 +31,9 @@ std::size_t open_files() {
 std::vector<std::byte> page_for(std::uint64_t index) {
   std::vector<std::byte> p(kPage);
   if (index % 7 == 0) return p;
-  std::uint64_t s = index * 0x9e3779b97f4a7c15ull + 1;
+  SplitMix64 rng(index);
   for (std::size_t i = 0; i < kPage; i += 8) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    const std::uint64_t s = rng.next();
     const std::uint64_t word = index % 11 == 0 ? s : (s % 4) * 0x0101010101010101ull + index;
     std::memcpy(&p[i], &word, 8);
   }

@@ -12,15 +12,17 @@
 #include <optional>
 #include <span>
 
+#include "zspool/platform/export.h"
+
 namespace zspool {
 
 // The word repeated throughout `page`, or nullopt if any 8-byte word differs from the first.
 // nullopt too when page is empty or its length is not a multiple of 8. Reads stop at the first
 // difference.
-std::optional<std::uint64_t> same_filled_word(std::span<const std::byte> page);
+ZSPOOL_API std::optional<std::uint64_t> same_filled_word(std::span<const std::byte> page);
 
 // Writes `word` into every 8-byte word of `page`. A tail shorter than 8 bytes gets the word's
 // leading bytes, as if the words ran on past the end.
-void fill_with_word(std::span<std::byte> page, std::uint64_t word);
+ZSPOOL_API void fill_with_word(std::span<std::byte> page, std::uint64_t word);
 
 }  // namespace zspool

@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "zspool/platform/os.h"
+#include "zspool/core/internal/stats_json.h"
+#include "zspool/platform/internal/os.h"
+#include "zspool/store/internal/backing_file.h"
+#include "zspool/store/internal/stats_json.h"
 #include "zspool/store/same_filled.h"
 
 namespace zspool {
@@ -17,12 +20,17 @@ namespace zspool {
 namespace {
 
 // Per-thread scratch pages. Two of them: a write holds its compressed page in kCompress while
-// make_room() may run the evict handler on the same thread, which stages objects in kIo.
+// make_room() may run the evict handler on the same thread, which stages objects in kIo. An
+// empty span when the buffer cannot grow (out of memory).
 enum Scratch { kCompress, kIo };
-std::span<std::byte> scratch(Scratch which, std::size_t bytes) {
+std::span<std::byte> scratch(Scratch which, std::size_t bytes) noexcept {
   thread_local std::vector<std::byte> buffers[2];
   std::vector<std::byte>& buffer = buffers[which];
-  if (buffer.size() < bytes) buffer.resize(bytes);
+  try {
+    if (buffer.size() < bytes) buffer.resize(bytes);
+  } catch (const std::bad_alloc&) {
+    return {};
+  }
   return {buffer.data(), bytes};
 }
 
@@ -30,88 +38,110 @@ std::span<std::byte> scratch(Scratch which, std::size_t bytes) {
 
 // ── creation ─────────────────────────────────────────────────────────────────────────────────
 
+// The pool's reservations, sized from the capacity: every stored page holds at most one handle,
+// and each writer holds one more for a moment (a rewrite allocates before it frees the old
+// object); kWritersInFlight bounds the writers at once. (The pool adds its own spare slots and
+// the handles a reclaim defers: reserve_for.) Without this a pool reserves 1.1 GiB of address
+// space whatever the capacity, and a store under a low `ulimit -v` cannot be created.
+PoolOptions Store::pool_options(const StoreOptions& options) {
+  constexpr std::uint64_t kWritersInFlight = 4096;
+  PoolOptions po;
+  po.page_size = options.page_size;
+  po.max_chain = options.max_chain;
+  po.page_source = options.page_source;
+  po.reserve_for(options.pages + kWritersInFlight);
+  return po;
+}
+
 Store::Store(StoreOptions options)
     : options_(std::move(options)),
       entries_(options_.pages),
-      stripes_(new std::mutex[kStripes]),
-      reverse_((std::size_t{1} << 27) / kReverseChunk + 1) {}
+      stripes_(new (std::nothrow) std::mutex[kStripes]),
+      reverse_(pool_options(options_).max_handles) {}
 
 std::uint64_t Store::max_pages() {
-  const std::uint64_t memory = os::physical_memory_bytes();
-  return memory == 0 ? std::uint64_t{1} << 36 : memory / 2 / sizeof(Entry);
+  const std::uint64_t directory_pointers = os::memory_budget().bytes / 2 / sizeof(Entry*);
+  if (directory_pointers >= kMaxPages / kEntryChunk) return kMaxPages;
+  return directory_pointers * kEntryChunk;
 }
 
-Result<std::unique_ptr<Store>> Store::create(StoreOptions options) {
+Result<std::unique_ptr<Store>> Store::create(StoreOptions options, std::string* why) {
   if (options.pages == 0 || options.accept_percent == 0 || options.accept_percent > 100)
     return Error::invalid_argument;
   if (options.pages > max_pages()) return Error::too_large;
-  auto compressor = make_compressor(options.compressor);
-  if (!compressor) return compressor.error();
-  std::unique_ptr<Store> store;
   try {
-    store.reset(new Store(std::move(options)));
-  } catch (const std::bad_alloc&) {  // the page table, within max_pages() but not to be had
+    std::unique_ptr<Store> store(new (std::nothrow) Store(std::move(options)));
+    if (!store || !store->stripes_ || !store->entries_.ok() || !store->reverse_.ok())
+      return Error::out_of_memory;  // the page table's directory, within max_pages() but not had
+    if (const Error e = store->create_parts(why); e != Error::ok) return e;
+    return store;
+  } catch (const std::bad_alloc&) {  // a string or a std::function on the way
     return Error::out_of_memory;
   }
-  store->compressor_ = std::move(*compressor);
-  store->compress_scratch_bytes_ =
-      std::max<std::size_t>(store->options_.page_size,
-                            store->compressor_->max_compressed_size(store->options_.page_size));
-  PoolOptions po;
-  po.page_size = store->options_.page_size;
-  po.max_chain = store->options_.max_chain;
-  po.page_source = store->options_.page_source;
-  if (!store->options_.backing_path.empty()) {
-    auto backing = BackingFile::open(store->options_.backing_path, store->options_.page_size, 0);
+}
+
+// The compressor, the backing file and the pool, in that order (the pool's evict handler
+// needs the backing file).
+Error Store::create_parts(std::string* why) {
+  auto compressor = make_compressor(options_.compressor);
+  if (!compressor) return compressor.error();
+  compressor_ = std::move(*compressor);
+  compress_scratch_bytes_ = std::max<std::size_t>(
+      options_.page_size, compressor_->max_compressed_size(options_.page_size));
+  PoolOptions po = pool_options(options_);
+  if (!options_.backing_path.empty()) {
+    auto backing = BackingFile::open(options_.backing_path, options_.page_size, 0,
+                                     {.allow_block_device = options_.allow_block_device}, why);
     if (!backing) return backing.error();
-    store->backing_ = std::move(*backing);
-    Store* self = store.get();
-    po.evict = [self](Pool& pool, Handle h) { return self->evict(pool, h); };
+    backing_ = std::move(*backing);
+    po.evict = [this](Pool& pool, Handle h) { return evict(pool, h); };
   }
   auto pool = Pool::create(std::move(po));
   if (!pool) return pool.error();
-  store->pool_ = std::move(*pool);
-  return store;
+  pool_ = std::move(*pool);
+  return Error::ok;
+}
+
+std::string Store::backing_failure() const {
+  return backing_ ? backing_->last_failure() : std::string();
 }
 
 Store::~Store() {
   pool_.reset();  // before the reverse map and the backing file it may call into
-  for (auto& chunk : reverse_) delete[] chunk.load();
 }
 
 // ── the reverse map: handle -> page ──────────────────────────────────────────────────────────
 
-std::atomic<std::uint64_t>* Store::reverse_slot(Handle h, bool create) {
-  const std::size_t chunk = h / kReverseChunk;
-  if (chunk >= reverse_.size()) return nullptr;
-  std::atomic<std::uint64_t>* c = reverse_[chunk].load(std::memory_order_acquire);
-  if (c == nullptr && create) {
-    std::lock_guard lock(reverse_grow_);
-    c = reverse_[chunk].load(std::memory_order_acquire);
-    if (c == nullptr) {
-      c = new std::atomic<std::uint64_t>[kReverseChunk]();
-      reverse_[chunk].store(c, std::memory_order_release);
-    }
-  }
-  return c == nullptr ? nullptr : c + h % kReverseChunk;
+// A handle the map cannot hold would be a page writeback cannot find: refused, not stored. The
+// map is indexed by Pool::handle_index (a handle's generation is checked against the entry,
+// which holds the whole handle).
+Error Store::make_reverse(Handle h) {
+  if (!backing_) return Error::ok;
+  const std::size_t slot = pool_->handle_index(h);
+  if (slot >= reverse_.size()) return Error::invalid_handle;
+  return reverse_.find_or_make(slot) != nullptr ? Error::ok : Error::out_of_memory;
 }
 
 void Store::set_reverse(Handle h, std::uint64_t index) {
   if (!backing_) return;  // only writeback needs it
-  if (auto* slot = reverse_slot(h, true)) slot->store(index + 1, std::memory_order_release);
+  if (auto* slot = reverse_.find(pool_->handle_index(h)))
+    slot->store(index + 1, std::memory_order_release);
 }
 
 void Store::clear_reverse(Handle h) {
   if (!backing_) return;
-  if (auto* slot = reverse_slot(h, false)) slot->store(0, std::memory_order_release);
+  if (auto* slot = reverse_.find(pool_->handle_index(h))) slot->store(0, std::memory_order_release);
 }
 
 // ── write ────────────────────────────────────────────────────────────────────────────────────
 
 Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
   if (index >= options_.pages || page.size() != options_.page_size) return Error::invalid_argument;
+  if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
   if (auto word = same_filled_word(page)) return write_same_filled(index, *word);
-  const std::optional<std::span<const std::byte>> compressed = compress_page(page);
+  const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
+  if (out.empty()) return Error::out_of_memory;
+  const std::optional<std::span<const std::byte>> compressed = compress_page(page, out);
   if (!compressed) {
     reject_poor_.fetch_add(1, std::memory_order_relaxed);
     return store_in_pool(index, page, true);
@@ -123,8 +153,8 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
 // memory (>= huge_class_size). The scratch holds the compressor's worst case, so lz4 runs its
 // unbounded-output loop (no output checks) and zstd / lzo1x need no bounce copy; the pool copy
 // in store_in_pool is then the only copy.
-std::optional<std::span<const std::byte>> Store::compress_page(std::span<const std::byte> page) {
-  std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
+std::optional<std::span<const std::byte>> Store::compress_page(std::span<const std::byte> page,
+                                                               std::span<std::byte> out) {
   auto compressed = compressor_->compress(page, out);
   if (!compressed || *compressed >= pool_->huge_class_size()) return std::nullopt;
   return out.first(*compressed);
@@ -135,7 +165,9 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
   const std::size_t pages_before = pool_->total_pages();
   auto h = pool_->malloc(data.size());
   if (!h) return h.error();
-  if (const Error e = pool_->write(*h, data); e != Error::ok) {
+  Error e = make_reverse(*h);
+  if (e == Error::ok) e = pool_->write(*h, data);
+  if (e != Error::ok) {
     (void)pool_->free(*h);
     return e;
   }
@@ -171,6 +203,9 @@ bool Store::room_after_writeback() {
 }
 
 // The pool stays over its limit despite writeback: the page goes straight to the backing file.
+// If the backing file cannot take it either: no_space when its device is full (a full disk is
+// not a memory limit), else limit_reached (the write was refused for the limit; the backing
+// file's failure is counted in bd_write_failures and backing_failure() says why).
 Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge) {
   auto slot = backing_->alloc_slot();
   Error e = slot ? backing_->write_slot(*slot, data) : slot.error();
@@ -178,7 +213,7 @@ Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> da
     if (slot) backing_->free_slot(*slot);
     bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
     rejected_.fetch_add(1, std::memory_order_relaxed);
-    return Error::limit_reached;
+    return e == Error::no_space ? e : Error::limit_reached;
   }
   bd_writes_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(stripe(index));
@@ -207,7 +242,7 @@ void Store::make_room(std::size_t incoming) {
 }
 
 void Store::publish(std::uint64_t index, Entry entry) {
-  release(entries_[index]);
+  release(this->entry(index));
   switch (entry.kind) {
     case Kind::same_filled:
       same_pages_.fetch_add(1, std::memory_order_relaxed);
@@ -227,7 +262,7 @@ void Store::publish(std::uint64_t index, Entry entry) {
     case Kind::empty:
       break;
   }
-  entries_[index] = entry;
+  this->entry(index) = entry;
 }
 
 // Undoes what an entry holds (stripe lock held): frees its handle or backing slot.
@@ -258,12 +293,14 @@ void Store::release(const Entry& old) {
 Error Store::discard(std::uint64_t index) {
   if (index >= options_.pages) return Error::invalid_argument;
   std::lock_guard lock(stripe(index));
+  if (entries_.find(index) == nullptr) return Error::ok;  // never written: empty already
   publish(index, Entry{});
   return Error::ok;
 }
 
 Error Store::write_same_filled(std::uint64_t index, std::uint64_t word) {
   if (index >= options_.pages) return Error::invalid_argument;
+  if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
   std::lock_guard lock(stripe(index));
   publish(index, {word, 0, Kind::same_filled, false});
   return Error::ok;
@@ -272,9 +309,9 @@ Error Store::write_same_filled(std::uint64_t index, std::uint64_t word) {
 Store::PageState Store::page_state(std::uint64_t index) const {
   if (index >= options_.pages) return PageState::hole;
   std::lock_guard lock(stripe(index));
-  const Entry& e = entries_[index];
-  if (e.kind == Kind::empty) return PageState::hole;
-  if (e.kind == Kind::same_filled && e.value == 0) return PageState::zero;
+  const Entry* e = entries_.find(index);
+  if (e == nullptr || e->kind == Kind::empty) return PageState::hole;
+  if (e->kind == Kind::same_filled && e->value == 0) return PageState::zero;
   return PageState::data;
 }
 
@@ -285,14 +322,15 @@ Error Store::sync_backing() {
 // ── writeback ────────────────────────────────────────────────────────────────────────────────
 
 Error Store::evict(Pool& pool, Handle h) {
-  auto* slot = reverse_slot(h, false);
+  auto* slot = reverse_.find(pool.handle_index(h));
   const std::uint64_t page_plus_one = slot ? slot->load(std::memory_order_acquire) : 0;
   if (page_plus_one == 0) return Error::ok;  // overwritten or discarded meanwhile
   const std::uint64_t index = page_plus_one - 1;
   std::lock_guard lock(stripe(index));
-  Entry& e = entries_[index];
+  Entry& e = entry(index);  // published, so its chunk was made
   if ((e.kind != Kind::compressed && e.kind != Kind::huge) || e.value != h) return Error::ok;
   std::span<std::byte> data = scratch(kIo, e.length);
+  if (data.empty()) return Error::out_of_memory;  // the pool keeps the zspage
   if (const Error r = pool.read(h, data); r != Error::ok) return r;
   auto backing_slot = backing_->alloc_slot();
   if (!backing_slot) {
@@ -327,7 +365,9 @@ std::size_t Store::compact() {
 Error Store::read(std::uint64_t index, std::span<std::byte> out) {
   if (index >= options_.pages || out.size() != options_.page_size) return Error::invalid_argument;
   std::lock_guard lock(stripe(index));
-  const Entry& e = entries_[index];
+  static constexpr Entry kNeverWritten{};
+  const Entry* found = entries_.find(index);
+  const Entry& e = found != nullptr ? *found : kNeverWritten;
   switch (e.kind) {
     case Kind::empty:
       std::memset(out.data(), 0, out.size());
@@ -353,6 +393,7 @@ Error Store::read_from_pool(const Entry& e, std::span<std::byte> out) {
 
 Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
   std::span<std::byte> data = scratch(kIo, options_.page_size);
+  if (data.empty()) return Error::out_of_memory;
   std::size_t len = 0;
   const Error r = backing_->read_slot(e.value, data, &len);
   if (r != Error::ok || len != e.length) {
@@ -420,17 +461,45 @@ std::string format_store_stats_table(const StoreStats& s) {
   return out;
 }
 
-std::string format_store_stats_json(const StoreStats& s) {
-  nlohmann::json j;
-  j["compressor"] = s.compressor;
-  j["page_size"] = s.page_size;
-  j["capacity_pages"] = s.capacity_pages;
+MmStat mm_stat(const StoreStats& s) {
+  return {
+#define ZSPOOL_MM_STAT_VALUE(name, desc) s.name,
+      ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_VALUE)
+#undef ZSPOOL_MM_STAT_VALUE
+  };
+}
+
+double mm_stat_efficiency(const MmStat& s) {
+  const double compr = static_cast<double>(s[1]), total = static_cast<double>(s[2]);
+  return total > 0 ? compr / total : 0.0;
+}
+
+nlohmann::ordered_json mm_stat_json(const MmStat& mm_stat) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < mm_stat.size(); ++i) j[std::string(kMmStatNames[i])] = mm_stat[i];
+  return j;
+}
+
+nlohmann::ordered_json store_counters_json(const StoreStats& s) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
 #define ZSPOOL_STORE_KEY(name, desc) j[#name] = s.name;
-  ZSPOOL_MM_STAT(ZSPOOL_STORE_KEY)
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_KEY)
 #undef ZSPOOL_STORE_KEY
-  j["pool"] = nlohmann::json::parse(format_stats_json(s.pool));
-  return j.dump();
+  return j;
+}
+
+nlohmann::ordered_json store_stats_json(const StoreStats& s) {
+  nlohmann::ordered_json j = {{"compressor", s.compressor},
+                              {"page_size", s.page_size},
+                              {"capacity_pages", s.capacity_pages}};
+  j.update(mm_stat_json(mm_stat(s)));
+  j.update(store_counters_json(s));
+  j["pool"] = pool_stats_json(s.pool);
+  return j;
+}
+
+std::string format_store_stats_json(const StoreStats& s) {
+  return store_stats_json(s).dump();
 }
 
 }  // namespace zspool

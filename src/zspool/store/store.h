@@ -1,3 +1,7 @@
+// Folder store/: the compressed page store (uses core). Store (this file), compressors
+// (compressor.h), same-filled pages (same_filled.h); internal/: the backing-file format
+// (backing_file.h), JSON forms of the statistics, test access.
+//
 // zspool::Store — a zram/zswap-like compressed page store in user space, on a zspool::Pool.
 //
 // Pages (page_size bytes, addressed by index < capacity like a zram disk) are stored as:
@@ -13,11 +17,16 @@
 // Entry, 16 bytes per page, and the reverse map the evict handler finds pages by:
 //
 //   entries_[i]                                         reverse_ (only with a backing file)
-//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h ─▶ chunk[h / 64Ki]
-//   │ value (u64)            │ length   │ kind │ was_ │               [h % 64Ki] = i + 1
+//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h, x = pool.handle_index(h)
+//   │ value (u64)            │ length   │ kind │ was_ │     ─▶ chunk[x / 64Ki][x % 64Ki] = i + 1
 //   │ handle | word | slot   │ (u32)    │ (u8) │ huge │   (0: no page; chunks made on demand,
 //   └────────────────────────┴──────────┴──────┴──────┘    never moved)
 //   guarded by stripes_[i % kStripes]                    set and cleared under stripe(i)
+//
+// The page table is made lazily (chunked_table.h): 4096 entries (64 KiB) at a time, on the
+// first write to one of their pages, so a store's up-front cost is 8 bytes per 4096 pages of
+// capacity (1.3 MiB for 700,000,000 pages). A page whose chunk was never made is empty. A
+// write that cannot make its chunk fails with out_of_memory before it changes anything.
 //
 // Locking: one mutex per stripe of pages (page i -> stripe i % kStripes) guards the entries.
 //
@@ -50,6 +59,7 @@
 // returns an error: the pool keeps the zspage (restore_freelist) and nothing is lost.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -57,16 +67,21 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "zspool/core/pool.h"
 #include "zspool/core/stats.h"
-#include "zspool/platform/backing_file.h"
 #include "zspool/platform/error.h"
+#include "zspool/platform/export.h"
 #include "zspool/platform/page_source.h"
+#include "zspool/store/chunked_table.h"
 #include "zspool/store/compressor.h"
 
 namespace zspool {
+
+class BackingFile;      // store/internal/backing_file.h
+struct StoreInternals;  // store/internal/store_internals.h: tests reach the backing file
 
 // The store's zspage chain: up to 16 pages, where the pool (and the kernel) default to 8. A longer
 // chain lets a size class pick a zspage whose tail wastes less, and under lazy commit a partly
@@ -85,6 +100,9 @@ struct StoreOptions {
   std::string backing_path;                      // writeback target; empty = none
   std::uint32_t accept_percent = 90;  // after passing the limit, write back to this % of it
   std::shared_ptr<PageSource> page_source;
+  // Let backing_path name a block device. Off by default: a block device may hold a
+  // filesystem, which writeback destroys (see backing_file.h for what else is refused).
+  bool allow_block_device = false;
 };
 
 // Store statistics, declared once: zram's mm_stat nine fields first, in zram's order.
@@ -123,26 +141,48 @@ struct StoreStats {
   PoolStats pool;
 };
 
-// zram's mm_stat line: the nine numbers, space-separated, in zram's order.
-std::string mm_stat_line(const StoreStats& s);
-std::string format_store_stats_table(const StoreStats& s);
-// One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
-std::string format_store_stats_json(const StoreStats& s);
+// zram's mm_stat: the nine numbers in zram's order, and their names.
+using MmStat = std::array<std::uint64_t, 9>;
+inline constexpr std::array<std::string_view, 9> kMmStatNames = {
+#define ZSPOOL_MM_STAT_NAME(name, desc) #name,
+    ZSPOOL_MM_STAT(ZSPOOL_MM_STAT_NAME)
+#undef ZSPOOL_MM_STAT_NAME
+};
+ZSPOOL_API MmStat mm_stat(const StoreStats& s);
+// compr_data_size / mem_used_total (0 when nothing is held): how much of the pool's memory
+// holds data.
+ZSPOOL_API double mm_stat_efficiency(const MmStat& s);
 
-class Store {
+// zram's mm_stat line: the nine numbers, space-separated, in zram's order.
+ZSPOOL_API std::string mm_stat_line(const StoreStats& s);
+ZSPOOL_API std::string format_store_stats_table(const StoreStats& s);
+// One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
+ZSPOOL_API std::string format_store_stats_json(const StoreStats& s);
+
+class ZSPOOL_API Store {
  public:
   // Errors: invalid_argument (no pages, accept_percent outside 1..100, a bad page size or
-  // chain), too_large (pages > max_pages()), out_of_memory, unknown_compressor, and the backing
-  // file's errors. Never throws.
-  static Result<std::unique_ptr<Store>> create(StoreOptions options);
-  // The most pages a store may have: its page table (16 bytes a page, allocated at creation)
-  // may take at most half the machine's physical memory (2^36 pages if that is unknown).
+  // chain, a compressor spec make_compressor rejects, a backing target that is refused),
+  // too_large (pages > max_pages()), out_of_memory, unsupported (the lzo library failed to
+  // start), and the backing file's other errors (busy: in use; io_error). `*why`, when given,
+  // gets one line for a backing file's refusal (naming it and the reason) and is left alone
+  // otherwise. Never throws.
+  static Result<std::unique_ptr<Store>> create(StoreOptions options, std::string* why = nullptr);
+  // The most pages a store may have: at most kMaxPages, and the page table's directory (8 bytes
+  // per 4096 pages, made at creation) may take at most half of what this process may use
+  // (os::memory_budget(): cgroup, RLIMIT_AS, available memory). The entries themselves, 16
+  // bytes a written page, are made as pages are written.
   static std::uint64_t max_pages();
+  static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 40;
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // page.size() must be page_size(); index < capacity().
+  // page.size() must be page_size(); index < capacity(). Errors besides invalid_argument:
+  // limit_reached (over mem_limit, and no backing file or one that failed the write),
+  // no_space (over mem_limit and the backing file's device is full), out_of_memory (the page
+  // table or a buffer could not grow), and the pool's errors; on any, the page keeps what it
+  // held. After a backing failure backing_failure() says what and why.
   Error write(std::uint64_t index, std::span<const std::byte> page);
   // Never-written and discarded pages read as zeros. A written-back page whose backing read
   // fails or mismatches its checksum returns io_error / checksum_mismatch, never wrong data.
@@ -172,10 +212,18 @@ class Store {
   std::uint32_t huge_class_size() const { return pool_->huge_class_size(); }
   const Pool& pool() const { return *pool_; }
   const Compressor& compressor() const { return *compressor_; }
-  // The backing file (nullptr without one); tests use it to inject faults.
-  BackingFile* backing_file() const { return backing_.get(); }
+  // The latest failed backing-file write or read, as one line naming the file and the reason
+  // ("backing file F: No space left on device"); "" when none failed or there is no backing file.
+  std::string backing_failure() const;
+  // Bytes the page table holds now: its directory and the chunks made so far (64 KiB for each
+  // 4096 pages of which at least one was ever written).
+  std::uint64_t page_table_bytes() const {
+    return decltype(entries_)::directory_bytes(capacity()) +
+           entries_.chunks_made() * kEntryChunk * sizeof(Entry);
+  }
 
  private:
+  friend struct StoreInternals;
   enum class Kind : std::uint8_t { empty, same_filled, compressed, huge, written_back };
   struct Entry {
     std::uint64_t value = 0;   // handle, fill word, or backing slot
@@ -185,13 +233,18 @@ class Store {
   };
   static_assert(sizeof(Entry) == 16);
   static constexpr std::size_t kStripes = 1024;
+  static constexpr std::size_t kEntryChunk = 4096;
   static constexpr std::size_t kReverseChunk = std::size_t{1} << 16;
 
   explicit Store(StoreOptions options);
+  static PoolOptions pool_options(const StoreOptions& options);
   std::mutex& stripe(std::uint64_t index) const { return stripes_[index % kStripes]; }
-  void publish(std::uint64_t index, Entry entry);  // stripe lock held
+  Error create_parts(std::string* why);
+  Entry& entry(std::uint64_t index) { return *entries_.find(index); }  // its chunk was made
+  void publish(std::uint64_t index, Entry entry);  // stripe lock held, chunk made
   void release(const Entry& old);                  // stripe lock held
-  std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page);
+  std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page,
+                                                          std::span<std::byte> out);
   Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge);
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
@@ -203,8 +256,10 @@ class Store {
   Error read_from_backing(const Entry& e, std::span<std::byte> out);
   Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
 
-  // handle -> page index + 1 (0: none); chunks allocated on demand, never moved.
-  std::atomic<std::uint64_t>* reverse_slot(Handle h, bool create);
+  // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's
+  // max_handles. set_reverse needs the slot made beforehand (make_reverse), so that publishing a
+  // page never allocates.
+  Error make_reverse(Handle h);
   void set_reverse(Handle h, std::uint64_t index);
   void clear_reverse(Handle h);
 
@@ -213,10 +268,9 @@ class Store {
   std::size_t compress_scratch_bytes_ = 0;  // the compressor's worst case for one page
   std::unique_ptr<BackingFile> backing_;
   std::unique_ptr<Pool> pool_;
-  std::vector<Entry> entries_;
+  internal::ChunkedTable<Entry, kEntryChunk> entries_;
   mutable std::unique_ptr<std::mutex[]> stripes_;
-  std::vector<std::atomic<std::atomic<std::uint64_t>*>> reverse_;
-  std::mutex reverse_grow_;
+  internal::ChunkedTable<std::atomic<std::uint64_t>, kReverseChunk> reverse_;
   std::mutex writeback_mutex_;  // one writer making room at a time
 
   std::atomic<std::uint64_t> stored_pages_{0}, same_pages_{0}, compr_bytes_{0}, huge_pages_{0},

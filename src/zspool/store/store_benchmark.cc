@@ -5,7 +5,7 @@
 //           --target store_benchmark
 //   run:    build/store_benchmark
 //
-// Every case works on the same 64 MiB of 4 KiB pages (core/bench_pages.h); items_per_second
+// Every case works on the same 64 MiB of 4 KiB pages (workload/bench_pages.h); items_per_second
 // counts pages, bytes_per_second their uncompressed bytes, so a store case divided by the raw
 // case of the same direction is the ratio `zspool bench store` reports as store/raw.
 //
@@ -27,11 +27,11 @@
 #include <memory>
 #include <vector>
 
-#include "zspool/core/bench_pages.h"
-#include "zspool/platform/os.h"
+#include "zspool/platform/internal/os.h"
 #include "zspool/platform/page_source.h"
 #include "zspool/store/compressor.h"
 #include "zspool/store/store.h"
+#include "zspool/workload/bench_pages.h"
 
 namespace zspool {
 namespace {

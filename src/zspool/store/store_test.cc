@@ -1,14 +1,24 @@
 #include "zspool/store/store.h"
+#include "zspool/platform/internal/os_page_source.h"
+#include "zspool/store/internal/store_internals.h"
+#include "zspool/workload/rng.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+
+#include "zspool/testing/test_util.h"
+#include "zspool/testing/proc_maps.h"
 
 namespace zspool {
 namespace {
@@ -16,10 +26,7 @@ namespace {
 constexpr std::uint32_t kPage = 4096;
 
 std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return splitmix64_at(x);
 }
 
 enum class Flavour { text, zeros, random, pointers, same };
@@ -143,11 +150,42 @@ TEST(Store, CapacityBeyondMaxPagesIsTooLargeNotACrash) {
   EXPECT_TRUE(Store::create({.pages = 1}).ok());
 }
 
+// The pool's reservations follow the capacity: a pool used to reserve 1.1 GiB of address space
+// whatever the store's size, so under `ulimit -v 1100000` not even a 1-page store could be
+// made. Runs in a forked child under a limit of what it uses plus 256 MiB; returns its exit
+// code (0: as expected). The second store rewrites every page under a tight limit with a
+// backing file: writeback defers handles and rewrites hold two at once, within the reservation.
+int small_stores_under_a_low_limit() {
+  if (!test::cap_address_space_above_use(std::size_t{256} << 20)) return 12;
+  auto one = Store::create({.pages = 1});
+  if (!one) return 13;
+  const auto page = make_page(0, 1, Flavour::text);
+  if ((*one)->write(0, page) != Error::ok || !reads_back(**one, 0, page)) return 14;
+  TempFile backing;
+  constexpr std::uint64_t kPages = 2048;
+  auto small =
+      Store::create({.pages = kPages, .mem_limit = 64 * kPage, .backing_path = backing.path});
+  if (!small) return 15;
+  for (std::uint64_t version = 1; version <= 3; ++version)
+    for (std::uint64_t i = 0; i < kPages; ++i)
+      if ((*small)->write(i, make_page(i, version, flavour_of(i))) != Error::ok) return 16;
+  for (std::uint64_t i = 0; i < kPages; ++i)
+    if (!reads_back(**small, i, make_page(i, 3, flavour_of(i)))) return 17;
+  if ((*small)->stats().written_back_pages == 0) return 18;
+  return 0;
+}
+
+TEST(Store, SmallStoresWorkUnderALowAddressSpaceLimit) {
+  if (const std::string why = os::census_unreliable_reason(); !why.empty())
+    GTEST_SKIP() << "RLIMIT_AS is unreliable here: " << why;
+  EXPECT_EXIT(std::_Exit(small_stores_under_a_low_limit()), ::testing::ExitedWithCode(0), "");
+}
+
 TEST(Store, RejectsBadOptionsAndArguments) {
   EXPECT_EQ(Store::create({.pages = 0}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .compressor = "nope"}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .backing_path = "/nonexistent/dir/f"}).error(),
-            Error::io_error);
+            Error::invalid_argument);
   auto s = make_store({.pages = 8});
   std::vector<std::byte> small(100), page(kPage);
   EXPECT_EQ(s->write(8, page), Error::invalid_argument);
@@ -320,7 +358,7 @@ TEST(Store, ExplicitWritebackThenReadBack) {
   ASSERT_EQ(s->write(7, make_page(7, 2, Flavour::text)), Error::ok);
   ASSERT_EQ(s->discard(8), Error::ok);
   EXPECT_TRUE(reads_back(*s, 7, make_page(7, 2, Flavour::text)));
-  EXPECT_EQ(s->backing_file()->stats().slots_in_use, s->stats().bd_count);
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, s->stats().bd_count);
 }
 
 TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
@@ -328,7 +366,7 @@ TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
   auto s = make_store({.pages = 400, .backing_path = f.path});
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, flavour_of(i))), Error::ok);
-  s->backing_file()->fail_writes_from(1);
+  StoreInternals::backing_file(*s)->fail_writes_from(1);
   auto wb = s->writeback(s->stats().pool.pages);
   ASSERT_TRUE(wb.ok());
   EXPECT_EQ(*wb, 0u);
@@ -338,7 +376,7 @@ TEST(Store, FailingBackingWritesKeepTheDataInMemory) {
   EXPECT_GT(st.mem_used_total, 0u);
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
-  s->backing_file()->clear_faults();
+  StoreInternals::backing_file(*s)->clear_faults();
   EXPECT_GT(*s->writeback(st.pool.pages), 0u) << "works again once the file does";
   for (std::uint64_t i = 0; i < 400; ++i)
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 1, flavour_of(i)))) << i;
@@ -350,7 +388,7 @@ TEST(Store, CorruptBackingSlotIsAnErrorNeverWrongData) {
   for (std::uint64_t i = 0; i < 50; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
   ASSERT_GT(*s->writeback(s->stats().pool.pages), 0u);
-  ASSERT_EQ(s->backing_file()->corrupt_slot_on_disk(0, 5), Error::ok);
+  ASSERT_EQ(StoreInternals::backing_file(*s)->corrupt_slot_on_disk(0, 5), Error::ok);
   std::size_t bad = 0;
   for (std::uint64_t i = 0; i < 50; ++i) {
     std::vector<std::byte> got(kPage);
@@ -488,7 +526,8 @@ TEST(Store, ConcurrentThreadsOnDisjointPagesWithWritebackReadTheirLastWrite) {
   EXPECT_GT(st.written_back_pages, 0u);
   EXPECT_GT(st.bd_reads, 0u);
   EXPECT_EQ(st.bd_read_failures, 0u);
-  EXPECT_EQ(s->backing_file()->stats().slots_in_use, st.bd_count) << "no slot leaked";
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, st.bd_count)
+      << "no slot leaked";
 }
 
 // With the backing file failing, the pool cannot get under its limit: a write either stores its
@@ -501,14 +540,14 @@ TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
   for (std::uint64_t i = 0; i < kPages; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok) << i;
   ASSERT_GT(s->stats().written_back_pages, 0u);
-  s->backing_file()->fail_writes_from(1);
+  StoreInternals::backing_file(*s)->fail_writes_from(1);
   std::size_t refused = 0;
   for (std::uint64_t i = 0; i < kPages; ++i) {
     const Error e = s->write(i, make_page(i, 2, Flavour::pointers));
     if (e == Error::ok) {
       version[i] = 2;
     } else {
-      ASSERT_EQ(e, Error::limit_reached) << i;
+      ASSERT_EQ(e, Error::limit_reached) << i;  // an I/O failure, not a full device
       ++refused;
     }
   }
@@ -523,13 +562,148 @@ TEST(Store, FailingBackingUnderTheLimitNeverLosesAWrite) {
   }
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ZSPOOL_TEST_SANITIZED 1
+#endif
+
+// A backing device that is full is no_space, named with the errno text, not "memory limit
+// reached". The kernel refuses room for real here: a forked child sets RLIMIT_FSIZE to 0, so
+// every write to the backing file fails with EFBIG.
+TEST(Store, FullBackingDeviceIsNoSpaceNotAMemoryLimit) {
+  TempFile f;
+  EXPECT_EXIT(
+      {
+        std::signal(SIGXFSZ, SIG_IGN);
+        auto s = Store::create({.pages = 64, .mem_limit = 16 * 1024, .backing_path = f.path});
+        if (!s) std::_Exit(10);
+        rlimit none{};
+        getrlimit(RLIMIT_FSIZE, &none);
+        none.rlim_cur = 0;
+        if (setrlimit(RLIMIT_FSIZE, &none) != 0) std::_Exit(11);
+        Error last = Error::ok;
+        std::uint64_t stored = 0;
+        for (std::uint64_t i = 0; i < 64 && last == Error::ok; ++i) {
+          last = (*s)->write(i, make_page(i, 1, Flavour::random));
+          stored += last == Error::ok;
+        }
+        if (last != Error::no_space) std::_Exit(12);
+        const std::string why = (*s)->backing_failure();
+        if (why.find("backing file " + f.path) == std::string::npos ||
+            why.find("File too large") == std::string::npos)
+          std::_Exit(13);
+        if ((*s)->stats().bd_write_failures == 0) std::_Exit(14);
+        for (std::uint64_t i = 0; i < stored; ++i) {
+          if (!reads_back(**s, i, make_page(i, 1, Flavour::random))) std::_Exit(15);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// A backing target zspool did not create is refused with the reason, and left as it was.
+TEST(Store, BackingTargetThatIsNotNewOrEmptyIsRefusedWithTheReason) {
+  TempFile f;
+  { std::ofstream(f.path) << "somebody's data"; }
+  std::string why;
+  auto s = Store::create({.pages = 8, .backing_path = f.path}, &why);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), Error::invalid_argument);
+  EXPECT_NE(why.find("backing file " + f.path + ": not empty (15 bytes)"), std::string::npos)
+      << why;
+  EXPECT_EQ(std::filesystem::file_size(f.path), 15u);
+  auto first = make_store({.pages = 8, .backing_path = f.path + ".new"});
+  EXPECT_EQ(Store::create({.pages = 8, .backing_path = f.path + ".new"}, &why).error(),
+            Error::busy);
+  EXPECT_NE(why.find("in use by another process"), std::string::npos) << why;
+  std::filesystem::remove(f.path + ".new");
+}
+
+// The resident memory of this process (VmRSS), in bytes.
+std::uint64_t resident_bytes_now() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// `zspool replay --pages 700000000` on a 2-line trace built an 11 GB zero-filled page table and
+// was SIGKILLed in a 512 MiB cgroup. The table is made as pages are written.
+TEST(Store, PageTableIsMadeAsPagesAreWrittenNotAtCreation) {
+  constexpr std::uint64_t kPages = std::uint64_t{64} << 20;  // an eager table: 1 GiB
+  ASSERT_GE(Store::max_pages(), kPages);
+  const std::uint64_t before = resident_bytes_now();
+  auto s = make_store({.pages = kPages});
+  ASSERT_NE(s, nullptr);
+  EXPECT_LT(resident_bytes_now(), before + (std::uint64_t{64} << 20)) << "an eager page table";
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8);  // the directory only
+  const std::vector<std::byte> page = make_page(7, 1, Flavour::text);
+  ASSERT_EQ(s->write(kPages - 1, page), Error::ok);
+  ASSERT_EQ(s->write(0, page), Error::ok);
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);  // two chunks
+  EXPECT_TRUE(reads_back(*s, kPages - 1, page));
+  EXPECT_TRUE(reads_back(*s, 0, page));
+  EXPECT_TRUE(reads_back(*s, kPages / 2, std::vector<std::byte>(kPage)));  // never written
+  EXPECT_EQ(s->discard(kPages / 2), Error::ok);  // nothing to drop, and no chunk made for it
+  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);
+  ASSERT_EQ(s->discard(0), Error::ok);
+  EXPECT_TRUE(reads_back(*s, 0, std::vector<std::byte>(kPage)));
+  EXPECT_EQ(s->stats().stored_pages, 1u);
+}
+
+// The page table growing past what the OS gives is out_of_memory from write(), never an
+// exception, and the pages stored so far stay readable. A forked child caps its address space
+// just above what it maps, then writes a page into each of many untouched chunks.
+TEST(Store, PageTableThatCannotGrowIsOutOfMemoryNotACrash) {
+#ifdef ZSPOOL_TEST_SANITIZED
+  GTEST_SKIP() << "sanitizer runtimes reserve address space and do not run under RLIMIT_AS";
+#else
+  EXPECT_EXIT(
+      {
+        constexpr std::uint64_t kChunks = 4096;
+        auto s = Store::create({.pages = kChunks * 4096});
+        if (!s) std::_Exit(10);
+        const std::vector<std::byte> page = make_page(1, 1, Flavour::text);
+        if ((*s)->write(0, page) != Error::ok) std::_Exit(11);  // the scratch buffers, made
+        unsigned long vm_pages = 0;
+        if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+          if (std::fscanf(f, "%lu", &vm_pages) != 1) std::_Exit(12);
+          std::fclose(f);
+        }
+        rlimit capped{};
+        getrlimit(RLIMIT_AS, &capped);
+        capped.rlim_cur = vm_pages * sysconf(_SC_PAGESIZE) + (std::size_t{4} << 20);
+        if (setrlimit(RLIMIT_AS, &capped) != 0) std::_Exit(13);
+        std::uint64_t written = 1;
+        Error e = Error::ok;
+        try {
+          for (std::uint64_t c = 1; c < kChunks && e == Error::ok; ++c) {
+            e = (*s)->write(c * 4096, page);  // 64 KiB of table each: 256 MiB in all
+            written += e == Error::ok;
+          }
+        } catch (...) {
+          std::_Exit(16);  // the store threw
+        }
+        if (e != Error::out_of_memory) std::_Exit(14);
+        capped.rlim_cur = RLIM_INFINITY;
+        if (setrlimit(RLIMIT_AS, &capped) != 0) std::_Exit(17);
+        for (std::uint64_t c = 0; c < written; ++c) {
+          if (!reads_back(**s, c * 4096, page)) std::_Exit(15);
+        }
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+#endif
+}
+
 TEST(Store, FailingBackingReadIsAnErrorAndTheNextReadWorks) {
   TempFile f;
   auto s = make_store({.pages = 20, .backing_path = f.path});
   for (std::uint64_t i = 0; i < 20; ++i)
     ASSERT_EQ(s->write(i, make_page(i, 1, Flavour::text)), Error::ok);
   ASSERT_EQ(*s->writeback(s->stats().pool.pages), 20u);
-  s->backing_file()->fail_reads_at(1);
+  StoreInternals::backing_file(*s)->fail_reads_at(1);
   std::vector<std::byte> got(kPage);
   EXPECT_EQ(s->read(4, got), Error::io_error);
   EXPECT_EQ(s->stats().bd_read_failures, 1u);

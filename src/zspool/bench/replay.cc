@@ -1,0 +1,119 @@
+#include "zspool/bench/replay.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace zspool::tools {
+namespace {
+
+class Replayer {
+ public:
+  Replayer(const ReplayContext& context, Store& store, const PageFile& data)
+      : context_(context),
+        store_(store),
+        data_(data),
+        page_(data.page_size()),
+        expected_(data.page_size()) {}
+
+  void execute(const TraceOp& op) {
+    switch (op.verb) {
+      case TraceVerb::write:
+        return write(op);
+      case TraceVerb::read:
+        return read(op);
+      case TraceVerb::discard:
+        return discard(op);
+      case TraceVerb::compact:
+        store_.compact();
+        return;
+      case TraceVerb::writeback:
+        return writeback(op);
+      case TraceVerb::stats:
+        return print_stats();
+    }
+  }
+
+  const ReplayTally& tally() const { return tally_; }
+
+ private:
+  void write(const TraceOp& op) {
+    if (const Error e = data_.read_page(op.source, page_); e != Error::ok)
+      return fail(op, fmt::format("reading page {} of {}", op.source, data_.path()), e);
+    if (const Error e = store_.write(op.page, page_); e != Error::ok)
+      return fail(op, fmt::format("write {}", op.page), e);
+    source_of_[op.page] = op.source;
+  }
+
+  void read(const TraceOp& op) {
+    ++tally_.reads;
+    if (const Error e = store_.read(op.page, page_); e != Error::ok)
+      return fail(op, fmt::format("read {}", op.page), e);
+    if (const Error e = load_expected(op.page); e != Error::ok)
+      return fail(op, "reading the data file to verify", e);
+    if (std::memcmp(page_.data(), expected_.data(), page_.size()) == 0) {
+      ++tally_.verified;
+    } else if (tally_.mismatches++ == 0) {
+      tally_.first_mismatch = fmt::format("{}:{}: read {}", context_.trace_path, op.line, op.page);
+    }
+  }
+
+  void discard(const TraceOp& op) {
+    if (const Error e = store_.discard(op.page); e != Error::ok)
+      return fail(op, fmt::format("discard {}", op.page), e);
+    source_of_.erase(op.page);
+  }
+
+  void writeback(const TraceOp& op) {
+    const auto written_back = store_.writeback(op.count);
+    if (!written_back) fail(op, fmt::format("writeback {}", op.count), written_back.error());
+  }
+
+  void print_stats() {
+    if (context_.on_stats) context_.on_stats(store_.stats());
+  }
+
+  // What page P should hold: the data file's page last written there, or zeros.
+  Error load_expected(std::uint64_t page) {
+    const auto it = source_of_.find(page);
+    if (it == source_of_.end()) {
+      std::fill(expected_.begin(), expected_.end(), std::byte{0});
+      return Error::ok;
+    }
+    return data_.read_page(it->second, expected_);
+  }
+
+  void fail(const TraceOp& op, const std::string& what, Error e) {
+    if (tally_.errors++ == 0) {
+      tally_.first_error =
+          fmt::format("{}:{}: {}: {}", context_.trace_path, op.line, what, error_message(e));
+    }
+  }
+
+  const ReplayContext& context_;
+  Store& store_;
+  const PageFile& data_;
+  std::vector<std::byte> page_;
+  std::vector<std::byte> expected_;
+  std::unordered_map<std::uint64_t, std::uint64_t> source_of_;  // P -> Q of its last write
+  ReplayTally tally_;
+};
+
+}  // namespace
+
+ReplayTally execute_trace(const ReplayContext& context, const Trace& trace, Store& store,
+                          const PageFile& data) {
+  Replayer replayer(context, store, data);
+  const auto bar = context.progress("replay", trace.ops.size());
+  for (const TraceOp& op : trace.ops) {
+    replayer.execute(op);
+    bar->advance();
+  }
+  bar->finish();
+  return replayer.tally();
+}
+
+}  // namespace zspool::tools

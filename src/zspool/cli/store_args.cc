@@ -1,0 +1,86 @@
+#include "zspool/cli/store_args.h"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "zspool/cli/command.h"
+#include "zspool/cli/size_arg.h"
+#include "zspool/platform/internal/os.h"
+#include "zspool/store/compressor.h"
+
+namespace zspool::tools {
+namespace {
+
+// Rejects a spec make_compressor rejects, listing what it accepts.
+CLI::Validator compressor_validator() {
+  return CLI::Validator(
+      [](std::string& spec) -> std::string {
+        if (make_compressor(spec)) return "";
+        return fmt::format(
+            "'{}' is not a compressor (lz4, lz4:N, zstd, zstd:N with N 1..22, "
+            "lzo1x)",
+            spec);
+      },
+      "");
+}
+
+// A capacity whose page table's directory alone would take half of what this process may use
+// is a mistake in the arguments (or the trace), not a store to try to build (Store::create
+// refuses it too; this says why in the user's terms).
+void check_capacity(std::uint64_t pages) {
+  const std::uint64_t max_pages = Store::max_pages();
+  if (pages <= max_pages) return;
+  const os::MemoryBudget budget = os::memory_budget();
+  usage_error(
+      fmt::format("a store of {} pages is more than {} (the most that {} of memory, "
+                  "limited by {}, allows)",
+                  pages, max_pages, format_bytes(budget.bytes), budget.limited_by));
+}
+
+}  // namespace
+
+CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
+  return app.add_option("--compressor", spec, "lz4, lz4:N, zstd, zstd:N (1..22), lzo1x")
+      ->check(compressor_validator())
+      ->type_name("SPEC")
+      ->capture_default_str();
+}
+
+void add_store_options(CLI::App& app, StoreArgs& args) {
+  add_compressor_option(app, args.compressor);
+  add_size_option(app, "--limit", args.limit, "memory limit of the store (0: none)");
+  app.add_option("--backing", args.backing,
+                 "writeback file: new or empty, locked while in use (never one holding data)")
+      ->check(CLI::Validator(
+          [](std::string& path) -> std::string {
+            return path.empty() ? "an empty path names no file" : "";
+          },
+          ""))
+      ->type_name("FILE");
+  add_geometry_options(app, args.geometry);
+}
+
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages) {
+  check_capacity(pages);
+  StoreOptions options;
+  options.page_size = static_cast<std::uint32_t>(args.geometry.page_size);
+  options.max_chain = args.geometry.max_chain;
+  options.pages = pages;
+  options.compressor = args.compressor;
+  options.mem_limit = args.limit;
+  options.backing_path = args.backing;
+  std::string why;  // a backing target's refusal: its path and the reason
+  auto store = Store::create(std::move(options), &why);
+  if (store) return std::move(*store);
+  const std::string message =
+      !why.empty() ? why
+      : args.backing.empty()
+          ? fmt::format("cannot create a store of {} pages: {}", pages,
+                        error_message(store.error()))
+          : fmt::format("cannot create a store of {} pages with backing file {}: {}", pages,
+                        args.backing, error_message(store.error()));
+  if (store.error() == Error::invalid_argument) usage_error(message);
+  command_failed(message);
+}
+
+}  // namespace zspool::tools

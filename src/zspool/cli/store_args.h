@@ -1,0 +1,43 @@
+// Command-line options that build a zspool::Store, shared by `zspool run` and `zspool replay`
+// so both spell them the same way:
+//
+//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, lzo1x  — checked at parse time
+//   --limit SIZE        the store's memory limit (mem_limit; 0, the default: none)
+//   --backing FILE      the writeback target: a new or empty regular file, locked while in use
+//                       (platform/backing_file.h says what is refused); none by default
+//   --page-size SIZE    --max-chain N   the pool geometry (see options.h)
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "zspool/cli/options.h"
+#include "zspool/store/store.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace zspool::tools {
+
+struct StoreArgs {
+  PoolGeometry geometry{.max_chain = kStoreDefaultChain};
+  std::string compressor = "lz4";
+  std::uint64_t limit = 0;
+  std::string backing;
+};
+
+void add_store_options(CLI::App& app, StoreArgs& args);
+// Adds --compressor SPEC, checked at parse time by make_compressor (the one validator).
+CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);
+
+// The Store these arguments describe, with room for `pages` pages. A failure stops the verb
+// (CommandError): a capacity beyond Store::max_pages() (what this process may use), a value
+// the store rejects as invalid or a backing target it refuses (named with the reason, e.g.
+// "backing file X: not empty ..."), is a usage error; anything else (the backing file is in use
+// by another process, no memory) a failure.
+std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages);
+
+}  // namespace zspool::tools
