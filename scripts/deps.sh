@@ -5,7 +5,8 @@ packages=(build-essential cmake pkg-config git
   liblz4-dev libzstd-dev liblzo2-dev libxxhash-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libjemalloc-dev libmimalloc-dev clang valgrind)
+  libjemalloc-dev libmimalloc-dev clang valgrind
+  nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

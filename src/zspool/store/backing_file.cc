@@ -403,6 +403,13 @@ bool BackingFile::next_read_is_injected_failure() {
   return at != 0 && n == at;
 }
 
+Error BackingFile::sync() {
+  while (::fdatasync(fd_) != 0) {
+    if (errno != EINTR) return Error::io_error;
+  }
+  return Error::ok;
+}
+
 Error BackingFile::corrupt_slot_on_disk(std::uint64_t slot, std::uint32_t byte_offset) {
   const std::optional<SlotRecord> rec = record_if_allocated(slot);
   if (!rec || rec->state != SlotRecord::State::kWritten || byte_offset >= rec->length) {

@@ -213,6 +213,15 @@ TEST_F(BackingFileTest, FailWritesFromFailsThatCallAndEveryLaterOne) {
   expect_slot_holds(*file, slot, pattern(10, 3));
 }
 
+TEST_F(BackingFileTest, SyncMakesWrittenSlotsDurable) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  const std::uint64_t slot = file->alloc_slot().value();
+  ASSERT_EQ(file->write_slot(slot, pattern(100, 3)), Error::ok);
+  EXPECT_EQ(file->sync(), Error::ok);
+  expect_slot_holds(*file, slot, pattern(100, 3));
+}
+
 TEST_F(BackingFileTest, InjectedReadFailureIsIoErrorAndReturnsNoData) {
   auto file = open_file();
   ASSERT_NE(file, nullptr);

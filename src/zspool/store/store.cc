@@ -138,11 +138,7 @@ void Store::clear_reverse(Handle h) {
 Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
   if (index >= options_.pages || page.size() != options_.page_size) return Error::invalid_argument;
   if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
-  if (auto word = same_filled_word(page)) {
-    std::lock_guard lock(stripe(index));
-    publish(index, {*word, 0, Kind::same_filled, false});
-    return Error::ok;
-  }
+  if (auto word = same_filled_word(page)) return write_same_filled(index, *word);
   const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
   if (out.empty()) return Error::out_of_memory;
   const std::optional<std::span<const std::byte>> compressed = compress_page(page, out);
@@ -300,6 +296,27 @@ Error Store::discard(std::uint64_t index) {
   if (entries_.find(index) == nullptr) return Error::ok;  // never written: empty already
   publish(index, Entry{});
   return Error::ok;
+}
+
+Error Store::write_same_filled(std::uint64_t index, std::uint64_t word) {
+  if (index >= options_.pages) return Error::invalid_argument;
+  if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
+  std::lock_guard lock(stripe(index));
+  publish(index, {word, 0, Kind::same_filled, false});
+  return Error::ok;
+}
+
+Store::PageState Store::page_state(std::uint64_t index) const {
+  if (index >= options_.pages) return PageState::hole;
+  std::lock_guard lock(stripe(index));
+  const Entry* e = entries_.find(index);
+  if (e == nullptr || e->kind == Kind::empty) return PageState::hole;
+  if (e->kind == Kind::same_filled && e->value == 0) return PageState::zero;
+  return PageState::data;
+}
+
+Error Store::sync_backing() {
+  return backing_ ? backing_->sync() : Error::ok;
 }
 
 // ── writeback ────────────────────────────────────────────────────────────────────────────────

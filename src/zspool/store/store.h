@@ -188,6 +188,18 @@ class ZSPOOL_API Store {
   // fails or mismatches its checksum returns io_error / checksum_mismatch, never wrong data.
   Error read(std::uint64_t index, std::span<std::byte> out);
   Error discard(std::uint64_t index);
+  // Stores page `index` as the same-filled page of `word` without reading or compressing any
+  // data: what write() does for such a page, for callers that know the content (a block
+  // device's write-zeroes). invalid_argument if index >= capacity().
+  Error write_same_filled(std::uint64_t index, std::uint64_t word);
+  // What page `index` (< capacity()) holds, as a block device's allocation map reports it:
+  //   hole  never written, or discarded (reads as zeros, holds nothing)
+  //   zero  a same-filled page of zero bytes (reads as zeros, holds no pool memory)
+  //   data  anything else: compressed, huge, written back, or same-filled with a nonzero word
+  enum class PageState : std::uint8_t { hole, zero, data };
+  PageState page_state(std::uint64_t index) const;
+  // fdatasync of the backing file; ok without one, io_error if the sync fails.
+  Error sync_backing();
   // Compacts the pool; pages freed.
   std::size_t compact();
   // Writes back cold zspages until `n_pages` pool pages were freed; returns pages written back.

@@ -207,6 +207,48 @@ TEST(Store, SameFilledPagesTakeNoPoolMemory) {
     ASSERT_TRUE(reads_back(*s, i, make_page(i, 0, i % 2 ? Flavour::same : Flavour::zeros)));
 }
 
+TEST(Store, WriteSameFilledStoresTheWordAndNothingElse) {
+  auto s = make_store({.pages = 8});
+  ASSERT_EQ(s->write(2, make_page(2, 1, Flavour::text)), Error::ok);
+  ASSERT_EQ(s->write_same_filled(2, 0), Error::ok);  // replaces the compressed page
+  ASSERT_EQ(s->write_same_filled(3, 0x0102030405060708ull), Error::ok);
+  EXPECT_EQ(s->write_same_filled(8, 0), Error::invalid_argument);
+  EXPECT_TRUE(reads_back(*s, 2, std::vector<std::byte>(kPage)));
+  std::vector<std::byte> words(kPage);
+  for (std::size_t i = 0; i < kPage; i += 8) {
+    const std::uint64_t w = 0x0102030405060708ull;
+    std::memcpy(&words[i], &w, 8);
+  }
+  EXPECT_TRUE(reads_back(*s, 3, words));
+  auto st = s->stats();
+  EXPECT_EQ(st.same_pages, 2u);
+  EXPECT_EQ(st.stored_pages, 2u);
+  EXPECT_EQ(st.compr_data_size, 0u);
+  EXPECT_EQ(st.pool.handle_slots_in_use, 0u) << "the compressed page was freed";
+}
+
+TEST(Store, PageStateTellsHolesZeroPagesAndData) {
+  TempFile f;
+  auto s = make_store({.pages = 8, .backing_path = f.path});
+  using S = Store::PageState;
+  EXPECT_EQ(s->page_state(0), S::hole) << "never written";
+  ASSERT_EQ(s->write(0, make_page(0, 1, Flavour::zeros)), Error::ok);
+  EXPECT_EQ(s->page_state(0), S::zero) << "an all-zero page is a zero page, not a hole";
+  ASSERT_EQ(s->write(1, make_page(1, 1, Flavour::same)), Error::ok);
+  EXPECT_EQ(s->page_state(1), S::data) << "same-filled with a nonzero word";
+  ASSERT_EQ(s->write(2, make_page(2, 1, Flavour::text)), Error::ok);
+  ASSERT_EQ(s->write(3, make_page(3, 1, Flavour::random)), Error::ok);
+  EXPECT_EQ(s->page_state(2), S::data);
+  EXPECT_EQ(s->page_state(3), S::data) << "huge";
+  ASSERT_EQ(s->writeback(64).value(), 2u);
+  EXPECT_EQ(s->page_state(2), S::data) << "written back";
+  ASSERT_EQ(s->discard(2), Error::ok);
+  EXPECT_EQ(s->page_state(2), S::hole) << "discarded";
+  EXPECT_EQ(s->page_state(8), S::hole) << "past the end";
+  EXPECT_EQ(s->sync_backing(), Error::ok);
+  EXPECT_EQ(make_store({.pages = 1})->sync_backing(), Error::ok) << "no backing file";
+}
+
 TEST(Store, IncompressiblePagesAreStoredRaw) {
   auto s = make_store({.pages = 10});
   for (std::uint64_t i = 0; i < 10; ++i)

@@ -128,6 +128,9 @@ class BackingFile {
   // invalid_argument: slot not allocated. not_found: allocated but never written.
   // out_of_bounds: out is shorter than the stored length. len may be null.
   Error read_slot(std::uint64_t slot, std::span<std::byte> out, std::size_t* len);
+  // fdatasync(2) of the file: every slot written so far is on stable storage. io_error if the
+  // sync fails. (The records stay in memory, so this makes the bytes durable, not the store.)
+  Error sync();
 
   // The slot's record, or nullopt for a slot never handed out. For tests and diagnostics.
   std::optional<SlotRecord> record(std::uint64_t slot) const;

@@ -1,0 +1,291 @@
+// nbdkit-zspool-plugin: zspool's Store served as an NBD block device by nbdkit.
+//
+//   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
+//          [max-chain=N] [stats-file=PATH]
+//
+// This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
+// BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
+// Error values to errno (errno_for). No exception crosses into nbdkit: every callback runs
+// guarded(), which turns one into EIO. nbdkit owns the protocol, the connections and the
+// threads (thread model parallel: any number of requests from any number of connections at
+// once, on one device).
+//
+// Life cycle, in nbdkit's order:
+//   config / config_complete   parse and check the parameters, create the device (one line on
+//                              failure), write the stats file once to prove PATH is writable
+//   after_fork                 start the stats thread (threads do not survive nbdkit's fork)
+//   open .. close              one handle per connection; all share the device
+//   unload                     stop the stats thread, log the final figures, free the device
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <memory>
+#include <string>
+
+#include "zspool/nbdkit/block_device.h"
+#include "zspool/nbdkit/plugin_config.h"
+#include "zspool/nbdkit/stats_file.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+namespace {
+
+using zspool::Error;
+using zspool::nbd::BlockDevice;
+using zspool::nbd::Extent;
+
+constexpr std::uint32_t kMaxRequest = 32u << 20;  // block_size's maximum: 32 MiB
+
+zspool::nbd::PluginConfig config;
+std::unique_ptr<BlockDevice> device;
+std::unique_ptr<zspool::nbd::StatsFile> stats_file;
+
+// Runs a request; 0 on success, else -1 with nbdkit's error set (errno_for) and logged.
+template <typename Fn>
+int guarded(const char* what, std::uint64_t count, std::uint64_t offset, Fn&& fn) noexcept {
+  try {
+    const Error e = fn();
+    if (e == Error::ok) return 0;
+    nbdkit_error("%s of %" PRIu64 " bytes at %" PRIu64 ": %s", what, count, offset,
+                 std::string(zspool::error_message(e)).c_str());
+    nbdkit_set_error(zspool::nbd::errno_for(e));
+  } catch (...) {
+    nbdkit_error("%s of %" PRIu64 " bytes at %" PRIu64 ": unexpected failure", what, count, offset);
+    nbdkit_set_error(EIO);
+  }
+  return -1;
+}
+
+// ── configuration ────────────────────────────────────────────────────────────────────────────
+
+int parse_size(const char* value, std::uint64_t* out) {
+  const std::int64_t n = nbdkit_parse_size(value);  // logs its own one-line error
+  if (n < 0) return -1;
+  *out = static_cast<std::uint64_t>(n);
+  return 0;
+}
+
+int zspool_config(const char* key, const char* value) noexcept {
+  try {
+    const std::string k = key;
+    if (k == "size") {
+      std::uint64_t size = 0;
+      if (parse_size(value, &size) < 0) return -1;
+      config.size = size;
+    } else if (k == "compressor") {
+      config.store.compressor = value;
+    } else if (k == "limit") {
+      return parse_size(value, &config.store.mem_limit);
+    } else if (k == "backing") {
+      config.store.backing_path = value;
+    } else if (k == "max-chain") {
+      return nbdkit_parse_uint32_t("max-chain", value, &config.store.max_chain);
+    } else if (k == "stats-file") {
+      config.stats_file = value;
+    } else {
+      nbdkit_error("unknown parameter '%s' (see nbdkit zspool --help)", key);
+      return -1;
+    }
+    return 0;
+  } catch (...) {
+    nbdkit_error("%s=%s: out of memory", key, value);
+    return -1;
+  }
+}
+
+int zspool_config_complete() noexcept {
+  try {
+    if (const std::string problem = zspool::nbd::config_problem(config); !problem.empty()) {
+      nbdkit_error("%s", problem.c_str());
+      return -1;
+    }
+    std::string why;
+    auto created = BlockDevice::create(*config.size, config.store, &why);
+    if (!created) {
+      nbdkit_error("%s", zspool::nbd::create_problem(config, created.error(), why).c_str());
+      return -1;
+    }
+    device = std::move(*created);
+    if (!config.stats_file.empty()) {
+      stats_file = std::make_unique<zspool::nbd::StatsFile>(config.stats_file,
+                                                            [] { return device->store().stats(); });
+      if (stats_file->write_now() != Error::ok) {
+        nbdkit_error("stats-file=%s: cannot write it (or %s.json)", config.stats_file.c_str(),
+                     config.stats_file.c_str());
+        return -1;
+      }
+    }
+    return 0;
+  } catch (...) {
+    nbdkit_error("cannot create the store: out of memory");
+    return -1;
+  }
+}
+
+int zspool_after_fork() noexcept {
+  try {
+    if (stats_file) stats_file->start();
+    return 0;
+  } catch (...) {
+    nbdkit_error("stats-file=%s: cannot start its thread", config.stats_file.c_str());
+    return -1;
+  }
+}
+
+void zspool_unload() noexcept {
+  try {
+    if (stats_file) {
+      stats_file->stop();
+      (void)stats_file->write_now();
+    }
+    if (device) {
+      const zspool::StoreStats s = device->store().stats();
+      nbdkit_debug("final mm_stat: %s", zspool::mm_stat_line(s).c_str());
+      nbdkit_debug("final bd_stat: %" PRIu64 " %" PRIu64 " %" PRIu64, s.bd_count, s.bd_reads,
+                   s.bd_writes);
+    }
+  } catch (...) {
+  }
+  stats_file.reset();
+  device.reset();
+}
+
+// ── connections and capabilities ─────────────────────────────────────────────────────────────
+
+void* zspool_open(int /*readonly*/) noexcept {
+  return device.get();  // every connection serves the one device
+}
+
+std::int64_t zspool_get_size(void*) noexcept {
+  return static_cast<std::int64_t>(device->size());
+}
+
+int yes(void*) noexcept {
+  return 1;
+}
+int no(void*) noexcept {
+  return 0;
+}
+int fua_native(void*) noexcept {
+  return NBDKIT_FUA_NATIVE;
+}
+int cache_native(void*) noexcept {
+  return NBDKIT_CACHE_NATIVE;
+}
+
+int zspool_block_size(void*, std::uint32_t* minimum, std::uint32_t* preferred,
+                      std::uint32_t* maximum) noexcept {
+  *minimum = 1;
+  *preferred = device->store().page_size();
+  *maximum = kMaxRequest;
+  return 0;
+}
+
+// ── requests ─────────────────────────────────────────────────────────────────────────────────
+
+int zspool_pread(void*, void* buf, std::uint32_t count, std::uint64_t offset,
+                 std::uint32_t) noexcept {
+  return guarded("read", count, offset, [&] {
+    return device->read({static_cast<std::byte*>(buf), count}, offset);
+  });
+}
+
+int zspool_pwrite(void*, const void* buf, std::uint32_t count, std::uint64_t offset,
+                  std::uint32_t flags) noexcept {
+  return guarded("write", count, offset, [&] {
+    return device->write({static_cast<const std::byte*>(buf), count}, offset,
+                         (flags & NBDKIT_FLAG_FUA) != 0);
+  });
+}
+
+int zspool_flush(void*, std::uint32_t) noexcept {
+  return guarded("flush", 0, 0, [] { return device->flush(); });
+}
+
+int zspool_trim(void*, std::uint32_t count, std::uint64_t offset, std::uint32_t flags) noexcept {
+  return guarded("trim", count, offset,
+                 [&] { return device->trim(count, offset, (flags & NBDKIT_FLAG_FUA) != 0); });
+}
+
+// Zeroing is always fast (whole pages become zero pages or holes: no data is written; a partial
+// page is one read-modify-write), so NBDKIT_FLAG_FAST_ZERO needs no special answer.
+int zspool_zero(void*, std::uint32_t count, std::uint64_t offset, std::uint32_t flags) noexcept {
+  return guarded("zero", count, offset, [&] {
+    return device->zero(count, offset, (flags & NBDKIT_FLAG_MAY_TRIM) != 0,
+                        (flags & NBDKIT_FLAG_FUA) != 0);
+  });
+}
+
+std::uint32_t nbd_extent_type(Extent::Type type) {
+  switch (type) {
+    case Extent::Type::hole:
+      return NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO;
+    case Extent::Type::zero:
+      return NBDKIT_EXTENT_ZERO;
+    case Extent::Type::data:
+      break;
+  }
+  return 0;
+}
+
+int zspool_extents(void*, std::uint32_t count, std::uint64_t offset, std::uint32_t flags,
+                   struct nbdkit_extents* extents) noexcept {
+  return guarded("extents", count, offset, [&] {
+    return device->extents(count, offset, (flags & NBDKIT_FLAG_REQ_ONE) != 0, [&](const Extent& e) {
+      return nbdkit_add_extent(extents, e.offset, e.length, nbd_extent_type(e.type)) == 0;
+    });
+  });
+}
+
+// The data is in memory already: nothing to prefetch.
+int zspool_cache(void*, std::uint32_t, std::uint64_t, std::uint32_t) noexcept {
+  return 0;
+}
+
+struct nbdkit_plugin make_plugin() {
+  struct nbdkit_plugin p = {};
+  p.name = "zspool";
+  p.longname = "zspool compressed RAM disk (zsmalloc-style store)";
+  p.version = "0.1.0";
+  p.description = "A volatile compressed RAM disk: zspool's Store as an NBD export";
+  p.unload = zspool_unload;
+  p.config = zspool_config;
+  p.config_complete = zspool_config_complete;
+  p.config_help =
+      "size=<SIZE>            (required) device size, e.g. 4G\n"
+      "compressor=<SPEC>      lz4 (default), lz4:N, zstd, zstd:N, lzo1x\n"
+      "limit=<SIZE>           pool memory the store may hold (default: none)\n"
+      "backing=<FILE>         writeback target under limit= (a new or empty file)\n"
+      "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"
+      "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second";
+  p.magic_config_key = "size";
+  p.after_fork = zspool_after_fork;
+  p.open = zspool_open;
+  p.get_size = zspool_get_size;
+  p.block_size = zspool_block_size;
+  p.can_write = yes;
+  p.can_flush = yes;
+  p.is_rotational = no;
+  p.can_trim = yes;
+  p.can_zero = yes;
+  p.can_fast_zero = yes;
+  p.can_fua = fua_native;
+  p.can_multi_conn = yes;
+  p.can_extents = yes;
+  p.can_cache = cache_native;
+  p.pread = zspool_pread;
+  p.pwrite = zspool_pwrite;
+  p.flush = zspool_flush;
+  p.trim = zspool_trim;
+  p.zero = zspool_zero;
+  p.extents = zspool_extents;
+  p.cache = zspool_cache;
+  return p;
+}
+
+}  // namespace
+
+static struct nbdkit_plugin plugin = make_plugin();
+NBDKIT_REGISTER_PLUGIN(plugin)

@@ -1,0 +1,39 @@
+#include "zspool/nbdkit/plugin_config.h"
+
+#include <fmt/format.h>
+
+#include "zspool/core/size_class.h"
+#include "zspool/store/compressor.h"
+
+namespace zspool::nbd {
+
+std::string config_problem(const PluginConfig& config) {
+  if (!config.size) return "size= is required: the device's size, e.g. size=4G";
+  if (*config.size == 0) return "size=0: the device needs at least one byte";
+  const std::uint64_t page = config.store.page_size;
+  const std::uint64_t pages = *config.size / page + (*config.size % page != 0 ? 1 : 0);
+  if (pages > Store::max_pages()) {
+    return fmt::format(
+        "size={}: too large for this machine (the page table needs 16 bytes a page and may "
+        "take half the memory: at most {} bytes)",
+        *config.size, Store::max_pages() * page);
+  }
+  if (!make_compressor(config.store.compressor)) {
+    return fmt::format("compressor={}: unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)",
+                       config.store.compressor);
+  }
+  if (config.store.max_chain < 1 || config.store.max_chain > kMaxChain) {
+    return fmt::format("max-chain={}: must be 1..{}", config.store.max_chain, kMaxChain);
+  }
+  return "";
+}
+
+std::string create_problem(const PluginConfig& config, Error e, const std::string& why) {
+  if (!why.empty()) return why;  // "backing file PATH: the reason"
+  if (config.store.backing_path.empty()) {
+    return fmt::format("cannot create the store: {}", error_message(e));
+  }
+  return fmt::format("backing={}: {}", config.store.backing_path, error_message(e));
+}
+
+}  // namespace zspool::nbd

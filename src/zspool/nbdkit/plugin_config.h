@@ -1,0 +1,38 @@
+// The nbdkit plugin's parameters, and the check that they can make a device.
+//
+//   parameter         field                 default
+//   size=SIZE         size                  required (the magic key: `nbdkit zspool 4G` works)
+//   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N, zstd, zstd:N, lzo1x)
+//   limit=SIZE        store.mem_limit       none: pool memory the store may hold
+//   backing=FILE      store.backing_path    none: writeback target (a new or empty file)
+//   max-chain=N       store.max_chain       kStoreDefaultChain (1..kMaxChain)
+//   stats-file=PATH   stats_file            none: see stats_file.h
+//
+// Sizes are parsed by nbdkit (nbdkit_parse_size) in plugin.cc; everything else is checked here,
+// without nbdkit, so the unit tests can reach it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "zspool/store/store.h"
+
+namespace zspool::nbd {
+
+struct PluginConfig {
+  std::optional<std::uint64_t> size;
+  StoreOptions store;
+  std::string stats_file;
+};
+
+// Why `config` cannot make a device, as one line naming the parameter (e.g. "compressor=lz5:
+// unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)"), or "" when it can.
+std::string config_problem(const PluginConfig& config);
+
+// The line for a failed BlockDevice::create with `config` (config_problem found nothing): `why`
+// (Store::create's line for a refused backing file, naming it and the reason) when there is
+// one, else the error.
+std::string create_problem(const PluginConfig& config, Error e, const std::string& why);
+
+}  // namespace zspool::nbd

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# The zspool nbdkit plugin under real NBD clients: nbdcopy, nbdinfo (libnbd-bin), qemu-io and
+# qemu-img (qemu-utils), and plugin_test_client (libnbd). One case per ctest test:
+#
+#   plugin_test.sh CASE PLUGIN_SO TEST_CLIENT
+#
+# Each case makes a mktemp directory, starts its own nbdkit on a Unix socket there
+# (-f --exit-with-parent, so the server dies with this shell even if it is killed), stops it at
+# exit, and touches nothing outside that directory. Exit 0 pass, 1 fail, 77 skip (only when
+# the nbdkit program is absent).
+#
+# ASan builds: a plugin linked against libasan is loaded by an uninstrumented nbdkit, so the
+# sanitizer runtimes must come first in the process: LD_PRELOAD them, for the server only (not
+# for the clients, which are not instrumented). Only the stats_file case runs nbdkit with -v (it
+# checks the final figures in the debug log): an ASan-preloaded nbdkit that ran with -v and
+# answered a request with an error hangs at exit in glibc's exit handlers (p11-kit's destructor
+# waits on the setlocale lock; nbdkit's own memory plugin behind --filter=error does the same).
+set -euo pipefail
+
+case_name=${1:?usage: plugin_test.sh CASE PLUGIN_SO TEST_CLIENT}
+plugin=$(realpath "${2:?plugin}")
+client=$(realpath "${3:?test client}")
+if ! command -v nbdkit >/dev/null; then
+  echo "SKIP: nbdkit is not installed"
+  exit 77
+fi
+for tool in nbdcopy nbdinfo qemu-io qemu-img; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (scripts/deps.sh)"; exit 1; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/zspool-nbdkit.XXXXXX")
+sock=$tmp/sock
+uri="nbd+unix:///?socket=$sock"
+server=""
+
+server_preload() {
+  local deps libs="" lib
+  deps=$(ldd "$plugin")  # once: `ldd | grep -q` would race with grep's early exit (pipefail)
+  for lib in libasan.so libubsan.so libtsan.so; do
+    libs+=$(awk -v l="$lib" -v sep="${libs:+:}" '$1 ~ l {print sep $3; exit}' <<<"$deps")
+  done
+  echo "$libs"
+}
+
+# start_server PARAM...: nbdkit with the plugin and PARAMs, ready when its pid file appears.
+# $verbose: -v for the debug log.
+verbose=""
+start_server() {
+  rm -f "$sock" "$tmp/pid"
+  LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 \
+    nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "$plugin" "$@" \
+    >>"$tmp/nbdkit.log" 2>&1 &
+  server=$!
+  while [[ ! -s $tmp/pid ]]; do
+    if ! kill -0 "$server" 2>/dev/null; then
+      cat "$tmp/nbdkit.log"
+      fail "nbdkit did not start"
+    fi
+    sleep 0.05
+  done
+}
+
+# Stops the server; it must exit on SIGTERM (within a minute, so a hang fails here rather than
+# at ctest's timeout). Under a sanitizer preload (see the top) an nbdkit that logged an error
+# through strerror can hang in glibc's exit handlers; there a hang after the requests is reported
+# and tolerated (the sanitizer's reports during the requests are still checked).
+stop_server() {
+  [[ -n $server ]] || return 0
+  local pid=$server tries=0 preload
+  server=""
+  preload=$(server_preload)
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((tries++ < 600)); do sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null || true
+    if [[ -z $preload ]]; then
+      echo "FAIL ($case_name): nbdkit did not exit on SIGTERM"
+      return 1
+    fi
+    echo "note: the sanitizer-preloaded nbdkit hung at exit (glibc exit handlers); killed"
+  fi
+  wait "$pid" 2>/dev/null || true
+  if grep -E "ERROR: (Address|Leak|Thread)Sanitizer|runtime error:|ASan runtime does not" \
+    "$tmp/nbdkit.log"; then
+    echo "FAIL ($case_name): the sanitizer reported an error in the server (log above)"
+    return 1
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  stop_server || rc=1
+  if [[ $rc -ne 0 && -f $tmp/nbdkit.log ]]; then
+    echo "---- last lines of the server's log"
+    tail -n 40 "$tmp/nbdkit.log"
+  fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL ($case_name): $*"
+  exit 1
+}
+
+# 64 MiB of real data: the shared libraries, as the page cache would hold them.
+make_real_data() {
+  local out=$1
+  find /usr/lib/x86_64-linux-gnu /usr/lib -maxdepth 1 -name '*.so*' -type f -print0 2>/dev/null |
+    sort -z | xargs -0 cat 2>/dev/null | head -c $((64 << 20)) >"$out" || true
+  while (($(stat -c %s "$out") < 64 << 20)); do  # a small system: repeat what there is
+    cat "$out" "$out" | head -c $((64 << 20)) >"$out.more"
+    mv "$out.more" "$out"
+  done
+}
+
+# qemu_io CMD...: runs the commands against the export; any failed command or pattern fails.
+qemu_io() {
+  local args=() c out
+  for c in "$@"; do args+=(-c "$c"); done
+  out=$(qemu-io -f raw "${args[@]}" "$uri" 2>&1) || fail "qemu-io: $out"
+  if grep -qiE "fail|error" <<<"$out"; then fail "qemu-io: $out"; fi
+}
+
+case_nbdcopy() {
+  make_real_data "$tmp/data"
+  start_server size=64M
+  nbdcopy "$tmp/data" "$uri"
+  nbdcopy "$uri" "$tmp/back"
+  cmp "$tmp/data" "$tmp/back" || fail "the data read back differs"
+  echo "64 MiB of shared libraries copied in and out, byte for byte"
+}
+
+case_nbdcopy_multi_conn() {
+  make_real_data "$tmp/data"
+  start_server size=64M compressor=zstd
+  nbdcopy --connections=4 --requests=16 "$tmp/data" "$uri"
+  nbdcopy --connections=4 --requests=16 "$uri" "$tmp/back"
+  cmp "$tmp/data" "$tmp/back" || fail "the data read back differs"
+  echo "64 MiB in and out over 4 connections x 16 requests, byte for byte"
+}
+
+case_qemu_io() {
+  start_server size=16M
+  qemu_io "write -P 0x11 0 65536" \
+    "write -P 0xab 1000 5000" \
+    "read -P 0x11 0 1000" "read -P 0xab 1000 5000" "read -P 0x11 6000 59536"
+  # write -z over parts of three pages (8000 .. 20100): page 2 whole, 1 and 4 partly.
+  qemu_io "write -z 8000 12100" \
+    "read -P 0x11 6000 2000" "read -P 0 8000 12100" "read -P 0x11 20100 45436"
+  # discard 30000 .. 50000: pages 8-11 whole, 7 and 12 partly (read as zeros here).
+  qemu_io "discard 30000 20000" \
+    "read -P 0x11 20100 9900" "read -P 0 30000 20000" "read -P 0x11 50000 15536"
+  # Unaligned at the very end of the device.
+  qemu_io "write -P 0xcd 16777000 216" "read -P 0xcd 16777000 216" "read -P 0 16700000 77000"
+  echo "unaligned write / write -z / discard kept every neighbour"
+}
+
+case_qemu_img() {
+  # A 32 MiB raw image with data, a zero run and holes.
+  truncate -s 32M "$tmp/in.img"
+  head -c $((3 << 20)) /usr/bin/qemu-img >"$tmp/part" 2>/dev/null || true
+  dd if="$tmp/part" of="$tmp/in.img" bs=1M seek=1 conv=notrunc status=none
+  dd if=/dev/zero of="$tmp/in.img" bs=1M seek=8 count=4 conv=notrunc status=none
+  head -c 1000001 /usr/bin/nbdkit | dd of="$tmp/in.img" bs=1 seek=$((20 << 20)) conv=notrunc \
+    status=none
+  start_server size=32M compressor=lz4:2
+  qemu-img convert -n -f raw -O raw "$tmp/in.img" "$uri"
+  qemu-img compare -f raw -F raw "$tmp/in.img" "$uri" || fail "qemu-img compare: the export differs"
+  qemu-img convert -f raw -O raw "$uri" "$tmp/out.img"
+  qemu-img compare -f raw -F raw "$tmp/in.img" "$tmp/out.img" || fail "the image read back differs"
+  echo "qemu-img convert in and back: equal"
+}
+
+case_map() {
+  start_server size=8M
+  # data 0..1M; zero pages 2M..3M (write -z: NBD_CMD_FLAG_NO_HOLE, so zero pages); 4M..5M
+  # written then discarded (holes); 5M..5M+10 a partial page of data; the rest never written.
+  qemu_io "write -P 0x5a 0 1M" "write -z 2M 1M" "write -P 0x77 4M 1M" "discard 4M 1M" \
+    "write -P 0x33 5M 10"
+  nbdinfo --map "$uri" >"$tmp/map"
+  cat "$tmp/map"
+  # nbdinfo --map: offset length type description
+  local want
+  want=$(printf '%s\n' \
+    "0 1048576 0" \
+    "1048576 1048576 3" \
+    "2097152 1048576 2" \
+    "3145728 2097152 3" \
+    "5242880 4096 0" \
+    "5246976 3141632 3")
+  diff <(awk '{print $1, $2, $3}' "$tmp/map") <(echo "$want") || fail "unexpected map"
+  grep -q "hole,zero" "$tmp/map" && grep -qE "^ *2097152 +1048576 +2 +zero" "$tmp/map" ||
+    fail "the map lacks the hole or the zero run"
+  echo "nbdinfo --map shows the data, the zero run and the holes"
+}
+
+# concurrent: byte-disjoint writes sharing pages, checked exactly (this is the part that fails
+# without the page locks: a lost read-modify-write shows as an older round's bytes); overlap:
+# byte-overlapping writes, each byte one of its writers' (a semantic check: with the overlaps
+# this heavy a stale byte is usually another writer's too, so it rarely catches a lost update).
+case_concurrent() {
+  start_server size=64K
+  "$client" concurrent "$sock" 8 300 || fail "concurrent writers"
+  "$client" overlap "$sock" 8 40 || fail "overlapping writers"
+}
+
+case_limit_backing() {
+  make_real_data "$tmp/data"
+  start_server size=64M limit=8M backing="$tmp/backing" stats-file="$tmp/stats"
+  nbdcopy --connections=4 "$tmp/data" "$uri"
+  nbdcopy "$uri" "$tmp/back"
+  cmp "$tmp/data" "$tmp/back" || fail "the data read back differs"
+  stop_server
+  # The final stats file: pages went to the backing file and came back from it.
+  local bd_count bd_reads bd_writes
+  read -r bd_count bd_reads bd_writes < <(sed -n 2p "$tmp/stats")
+  echo "bd_stat: $bd_count $bd_reads $bd_writes"
+  ((bd_count > 0 && bd_reads > 0 && bd_writes > 0)) || fail "nothing went through the backing file"
+  echo "64 MiB through an 8 MiB limit and a backing file, byte for byte"
+}
+
+case_corrupt_backing() {
+  # 2048 pages of text into a 1 MiB limit: most are written back, in slot order.
+  start_server size=16M limit=1M backing="$tmp/backing" stats-file="$tmp/stats"
+  "$client" write-pages "$sock" 2048 5 || fail "write-pages"
+  # The backing file has no header: slot s is bytes [s*4096, (s+1)*4096) (backing_file.h).
+  # Flip a byte inside slot 0's data.
+  local size
+  size=$(stat -c %s "$tmp/backing")
+  ((size >= 4096)) || fail "nothing was written back (backing file: $size bytes)"
+  local b
+  b=$(od -An -tu1 -j 5 -N 1 "$tmp/backing" | tr -d ' ')
+  printf "$(printf '\\%03o' $((255 - b)))" |
+    dd of="$tmp/backing" bs=1 seek=5 conv=notrunc status=none
+  "$client" check-pages "$sock" 2048 5 || fail "a corrupt slot read as data, or no EIO"
+  grep -q "checksum" "$tmp/nbdkit.log" || fail "the server did not log the checksum mismatch"
+}
+
+case_enospc() {
+  start_server size=64M limit=2M
+  "$client" fill "$sock" || fail "fill"
+}
+
+case_killed_client() {
+  make_real_data "$tmp/data"
+  head -c $((8 << 20)) "$tmp/data" >"$tmp/small"
+  start_server size=64M
+  local rc=0
+  "$client" kill-mid "$sock" || rc=$?
+  ((rc == 137)) || fail "the client was meant to die of SIGKILL (status $rc)"
+  # A second client dies while nbdcopy is mid-transfer on its 4 connections.
+  nbdcopy --connections=4 "$tmp/data" "$uri" &
+  local copier=$!
+  "$client" kill-mid "$sock" || true
+  wait "$copier" || fail "the nbdcopy running beside a killed client failed"
+  kill -0 "$server" || fail "the server died with its client"
+  nbdcopy "$tmp/small" "$uri"
+  nbdcopy "$uri" "$tmp/back"
+  cmp -n $((8 << 20)) "$tmp/small" "$tmp/back" || fail "after the killed clients, a new client reads wrong data"
+  echo "clients killed mid-transfer; the server kept serving the others"
+}
+
+case_stats_file() {
+  make_real_data "$tmp/data"
+  head -c $((1 << 20)) "$tmp/data" >"$tmp/1m"
+  verbose=-v
+  start_server size=16M stats-file="$tmp/stats"
+  nbdcopy "$tmp/1m" "$uri"
+  qemu_io "write -z 1M 64k"
+  # 1 MiB of data and 16 zero pages: 272 pages stored. The file is rewritten about once a
+  # second; wait for a rewrite that shows them (ctest's timeout bounds the wait).
+  until [[ -f $tmp/stats ]] && (($(cut -d' ' -f1 <"$tmp/stats" | head -1) == 1114112)); do
+    sleep 0.2
+  done
+  local mm bd
+  mm=$(sed -n 1p "$tmp/stats")
+  bd=$(sed -n 2p "$tmp/stats")
+  echo "mm_stat: $mm"
+  echo "bd_stat: $bd"
+  [[ $(wc -w <<<"$mm") -eq 9 && $(wc -w <<<"$bd") -eq 3 ]] || fail "bad stats file: $mm / $bd"
+  (($(cut -d' ' -f6 <<<"$mm") >= 16)) || fail "same_pages should count the 16 zero pages"
+  (($(cut -d' ' -f3 <<<"$mm") > 0)) || fail "mem_used_total should count the compressed data"
+  grep -q '"orig_data_size":1114112' "$tmp/stats.json" || fail "bad stats.json"
+  stop_server
+  grep -q "final mm_stat: 1114112 " "$tmp/nbdkit.log" || fail "no final figures in the log"
+  echo "stats file, stats.json and the final log line show the data"
+}
+
+# expect_refused WHAT PARAM...: nbdkit must refuse to start, with one error line containing WHAT.
+expect_refused() {
+  local what=$1 out
+  shift
+  if out=$(LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+    nbdkit -f -U "$tmp/never.sock" "$plugin" "$@" 2>&1 </dev/null); then
+    fail "nbdkit started with $*"
+  fi
+  echo "$* -> $out"
+  grep -qF -- "$what" <<<"$out" || fail "the error does not say '$what': $out"
+  (($(grep -c "error" <<<"$out") == 1)) || fail "want one error line: $out"
+}
+
+case_bad_parameters() {
+  expect_refused "size= is required" compressor=lz4
+  expect_refused "compressor=lz5: unknown compressor" size=1M compressor=lz5
+  expect_refused "max-chain=99: must be 1..16" size=1M max-chain=99
+  expect_refused "backing file $tmp/no/dir/f: " size=1M backing="$tmp/no/dir/f"
+  echo data >"$tmp/precious"  # a non-empty file is never a backing file (never truncated)
+  expect_refused "backing file $tmp/precious: not empty" size=1M backing="$tmp/precious"
+  [[ $(cat "$tmp/precious") == data ]] || fail "the refused backing file was changed"
+  expect_refused "stats-file=$tmp/no/dir/s: cannot write" size=1M stats-file="$tmp/no/dir/s"
+  expect_refused "unknown parameter 'colour'" size=1M colour=blue
+  expect_refused "could not parse size string (lots)" size=lots  # nbdkit_parse_size's line
+  expect_refused "size cannot be negative" size=1M limit=-5
+  [[ ! -e $tmp/never.sock ]] || fail "a refused server made its socket"
+  # The magic key: a bare size works.
+  start_server 1M
+  [[ $(nbdinfo --size "$uri") == 1048576 ]] || fail "nbdkit zspool 1M is not 1 MiB"
+}
+
+"case_$case_name"
