@@ -62,8 +62,8 @@ RunReport run_job(Store& store, const Corpus& corpus, unsigned threads,
 std::string RunReport::failure_summary() const {
   const PhaseTally& w = write.tally;
   const PhaseTally& r = read.tally;
-  std::string text = fmt::format("{} of {} pages failed ({} writes, {} reads, {} mismatches)",
-                                 errors(), pages, w.failed, r.failed, r.mismatched);
+  std::string text = fmt::format("{} of {} failed ({} writes, {} reads, {} mismatches)", errors(),
+                                 count_of(pages, "page"), w.failed, r.failed, r.mismatched);
   PhaseTally all = w;
   all.merge(r);
   if (const auto& f = all.first_failure) {

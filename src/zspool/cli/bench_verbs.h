@@ -5,9 +5,7 @@
 //   zspool bench store   the page store against raw compression (and zram)    cmd_bench_store.cc
 #pragma once
 
-namespace CLI {
-class App;
-}  // namespace CLI
+#include "zspool/cli/cli11_fwd.h"
 
 namespace zspool::tools {
 

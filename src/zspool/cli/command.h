@@ -33,9 +33,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace CLI {
-class App;
-}  // namespace CLI
+#include "zspool/cli/cli11_fwd.h"
 
 namespace zspool::tools {
 

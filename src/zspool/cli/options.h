@@ -14,10 +14,7 @@
 
 #include "zspool/core/size_class.h"
 
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "zspool/cli/cli11_fwd.h"
 
 namespace zspool::tools {
 

@@ -8,6 +8,7 @@
 #include "zspool/platform/file_identity.h"
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/compressor.h"
+#include "zspool/workload/corpus.h"
 
 namespace zspool::tools {
 namespace {
@@ -93,9 +94,10 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   const std::string message =
       !why.empty() ? why
       : args.backing.empty()
-          ? fmt::format("cannot create a store of {} pages: {}", pages,
+          ? fmt::format("cannot create a store of {}: {}", count_of(pages, "page"),
                         error_message(store.error()))
-          : fmt::format("cannot create a store of {} pages with backing file {}: {}", pages,
+          : fmt::format("cannot create a store of {} with backing file {}: {}",
+                        count_of(pages, "page"),
                         args.backing, error_message(store.error()));
   if (store.error() == Error::invalid_argument) usage_error(message);
   command_failed(message);

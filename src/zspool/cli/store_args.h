@@ -16,10 +16,7 @@
 #include "zspool/cli/options.h"
 #include "zspool/store/store.h"
 
-namespace CLI {
-class App;
-class Option;
-}  // namespace CLI
+#include "zspool/cli/cli11_fwd.h"
 
 namespace zspool::tools {
 

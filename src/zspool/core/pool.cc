@@ -173,7 +173,7 @@ Result<ClassState*> state_of_handle(PoolState& p, Handle h) {
   if (!p.handles.issued(h)) return Error::invalid_handle;
   const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
   if (slot_is_free(word)) return Error::stale_handle;
-  ClassState* c = p.state_at(decode_location(word).class_index);
+  ClassState* c = p.state_at(decode_location(word).state_index);
   if (c == nullptr) return Error::invalid_handle;
   return c;
 }
@@ -193,13 +193,13 @@ Result<LockedObject> lock_object(PoolState& p, Handle h) {
     const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
     if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
     loc = decode_location(word);
-    if (loc.class_index == o.c->state_index) break;
-    if (loc.class_index / kClassShards != o.c->state_index / kClassShards)
+    if (loc.state_index == o.c->state_index) break;
+    if (loc.state_index / kClassShards != o.c->state_index / kClassShards)
       return Error::invalid_handle;  // a class never changes: the slot was reused or is corrupt
     o.lock.unlock();                 // moved to another shard of its class: follow it
   }
   o.z = p.descriptors.find(loc.zspage_id);
-  if (o.z == nullptr || o.z->base == nullptr || o.z->class_index != loc.class_index ||
+  if (o.z == nullptr || o.z->base == nullptr || o.z->state_index != loc.state_index ||
       loc.obj_index >= o.z->bump)
     return Error::invalid_handle;
   o.idx = loc.obj_index;

@@ -150,7 +150,7 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   }
   ZS_ASSERT(z->pins.load() == 0);
   z->base = static_cast<std::byte*>(mem);
-  z->class_index = static_cast<std::uint16_t>(c.state_index);
+  z->state_index = static_cast<std::uint16_t>(c.state_index);
   z->inuse = 0;
   z->bump = 0;
   z->committed = 0;
@@ -388,16 +388,16 @@ void PoolState::lru_remove(ZsPage* z) {
   z->on_lru = false;
 }
 
-ZsPage* PoolState::lru_peek_tail(std::uint32_t* class_index) {
+ZsPage* PoolState::lru_peek_tail(std::uint32_t* state_index) {
   std::lock_guard lock(lru_lock);
-  if (lru_tail != nullptr) *class_index = lru_tail->class_index;
+  if (lru_tail != nullptr) *state_index = lru_tail->state_index;
   return lru_tail;
 }
 
-bool PoolState::lru_isolate(ZsPage* z, std::uint32_t class_index) {
+bool PoolState::lru_isolate(ZsPage* z, std::uint32_t state_index) {
   std::lock_guard lock(lru_lock);
-  // on_lru first: only a zspage on the LRU has a class_index published under lru_lock.
-  if (!z->on_lru || z->class_index != class_index) return false;
+  // on_lru first: only a zspage on the LRU has a state_index published under lru_lock.
+  if (!z->on_lru || z->state_index != state_index) return false;
   lru_unlink(*this, z);
   z->on_lru = false;
   return true;

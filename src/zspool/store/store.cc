@@ -143,7 +143,7 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
   if (out.empty()) return Error::out_of_memory;
   const std::optional<std::span<const std::byte>> compressed = compress_page(page, out);
   if (!compressed) {
-    reject_poor_.fetch_add(1, std::memory_order_relaxed);
+    counters_.reject_compress_poor.fetch_add(1, std::memory_order_relaxed);
     return store_in_pool(index, page, true);
   }
   return store_in_pool(index, *compressed, false);
@@ -174,7 +174,7 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
   if (grew_past_limit(pages_before) && !room_after_writeback()) {
     (void)pool_->free(*h);
     if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
-    rejected_.fetch_add(1, std::memory_order_relaxed);
+    counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
     return Error::limit_reached;
   }
   std::lock_guard lock(stripe(index));
@@ -195,7 +195,7 @@ bool Store::grew_past_limit(std::size_t pages_before) const {
 // held); without one, the write is refused.
 bool Store::room_after_writeback() {
   if (!backing_) {
-    pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
+    counters_.pool_limit_hit.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   make_room(0);
@@ -211,11 +211,11 @@ Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> da
   Error e = slot ? backing_->write_slot(*slot, data) : slot.error();
   if (e != Error::ok) {
     if (slot) backing_->free_slot(*slot);
-    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
-    rejected_.fetch_add(1, std::memory_order_relaxed);
+    counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
+    counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
     return e == Error::no_space ? e : Error::limit_reached;
   }
-  bd_writes_.fetch_add(1, std::memory_order_relaxed);
+  counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(stripe(index));
   publish(index, {*slot, static_cast<std::uint32_t>(data.size()), Kind::written_back, huge});
   return Error::ok;
@@ -231,7 +231,7 @@ void Store::make_room(std::size_t incoming) {
   if (!backing_ || !over_limit(incoming)) return;
   std::lock_guard lock(writeback_mutex_);
   if (!over_limit(incoming)) return;  // someone made room meanwhile
-  pool_limit_hit_.fetch_add(1, std::memory_order_relaxed);
+  counters_.pool_limit_hit.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t limit = options_.mem_limit;
   const std::uint64_t target =
       limit / 100 * options_.accept_percent + limit % 100 * options_.accept_percent / 100;
@@ -245,19 +245,19 @@ void Store::publish(std::uint64_t index, Entry entry) {
   release(this->entry(index));
   switch (entry.kind) {
     case Kind::same_filled:
-      same_pages_.fetch_add(1, std::memory_order_relaxed);
-      stored_pages_.fetch_add(1, std::memory_order_relaxed);
+      counters_.same_pages.fetch_add(1, std::memory_order_relaxed);
+      counters_.stored_pages.fetch_add(1, std::memory_order_relaxed);
       break;
     case Kind::huge:
-      huge_pages_.fetch_add(1, std::memory_order_relaxed);
-      huge_since_.fetch_add(1, std::memory_order_relaxed);
+      counters_.huge_pages.fetch_add(1, std::memory_order_relaxed);
+      counters_.huge_pages_since.fetch_add(1, std::memory_order_relaxed);
       [[fallthrough]];
     case Kind::compressed:
-      compr_bytes_.fetch_add(entry.length, std::memory_order_relaxed);
-      stored_pages_.fetch_add(1, std::memory_order_relaxed);
+      counters_.compr_data_size.fetch_add(entry.length, std::memory_order_relaxed);
+      counters_.stored_pages.fetch_add(1, std::memory_order_relaxed);
       break;
     case Kind::written_back:
-      bd_count_.fetch_add(1, std::memory_order_relaxed);
+      counters_.bd_count.fetch_add(1, std::memory_order_relaxed);
       break;
     case Kind::empty:
       break;
@@ -269,20 +269,20 @@ void Store::publish(std::uint64_t index, Entry entry) {
 void Store::release(const Entry& old) {
   switch (old.kind) {
     case Kind::same_filled:
-      same_pages_.fetch_sub(1, std::memory_order_relaxed);
-      stored_pages_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.same_pages.fetch_sub(1, std::memory_order_relaxed);
+      counters_.stored_pages.fetch_sub(1, std::memory_order_relaxed);
       break;
     case Kind::huge:
-      huge_pages_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.huge_pages.fetch_sub(1, std::memory_order_relaxed);
       [[fallthrough]];
     case Kind::compressed:
-      compr_bytes_.fetch_sub(old.length, std::memory_order_relaxed);
-      stored_pages_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.compr_data_size.fetch_sub(old.length, std::memory_order_relaxed);
+      counters_.stored_pages.fetch_sub(1, std::memory_order_relaxed);
       clear_reverse(old.value);
       (void)pool_->free(old.value);
       break;
     case Kind::written_back:
-      bd_count_.fetch_sub(1, std::memory_order_relaxed);
+      counters_.bd_count.fetch_sub(1, std::memory_order_relaxed);
       backing_->free_slot(old.value);
       break;
     case Kind::empty:
@@ -334,16 +334,16 @@ Error Store::evict(Pool& pool, Handle h) {
   if (const Error r = pool.read(h, data); r != Error::ok) return r;
   auto backing_slot = backing_->alloc_slot();
   if (!backing_slot) {
-    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
+    counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
     return backing_slot.error();
   }
   if (const Error w = backing_->write_slot(*backing_slot, data); w != Error::ok) {
     backing_->free_slot(*backing_slot);
-    bd_write_failures_.fetch_add(1, std::memory_order_relaxed);
+    counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
     return w;  // the pool restores the zspage: the page stays in memory
   }
-  bd_writes_.fetch_add(1, std::memory_order_relaxed);
-  written_back_.fetch_add(1, std::memory_order_relaxed);
+  counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
+  counters_.written_back_pages.fetch_add(1, std::memory_order_relaxed);
   publish(index, {*backing_slot, e.length, Kind::written_back, e.kind == Kind::huge});
   return Error::ok;
 }
@@ -351,9 +351,9 @@ Error Store::evict(Pool& pool, Handle h) {
 Result<std::size_t> Store::writeback(std::size_t n_pages) {
   if (!backing_) return Error::unsupported;
   std::lock_guard lock(writeback_mutex_);  // make_room() writes back only under it too
-  const std::uint64_t before = written_back_.load();
+  const std::uint64_t before = counters_.written_back_pages.load();
   pool_->shrink(n_pages);
-  return static_cast<std::size_t>(written_back_.load() - before);
+  return static_cast<std::size_t>(counters_.written_back_pages.load() - before);
 }
 
 std::size_t Store::compact() {
@@ -397,10 +397,10 @@ Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
   std::size_t len = 0;
   const Error r = backing_->read_slot(e.value, data, &len);
   if (r != Error::ok || len != e.length) {
-    bd_read_failures_.fetch_add(1, std::memory_order_relaxed);
+    counters_.bd_read_failures.fetch_add(1, std::memory_order_relaxed);
     return r != Error::ok ? r : Error::checksum_mismatch;
   }
-  bd_reads_.fetch_add(1, std::memory_order_relaxed);
+  counters_.bd_reads.fetch_add(1, std::memory_order_relaxed);
   return decode(data.first(len), e.was_huge, out);
 }
 
@@ -419,26 +419,15 @@ StoreStats Store::stats() const {
   s.page_size = options_.page_size;
   s.capacity_pages = options_.pages;
   s.pool = pool_->stats();
-  const std::uint64_t stored = stored_pages_.load(std::memory_order_relaxed);
-  s.orig_data_size = stored * options_.page_size;
-  s.compr_data_size = compr_bytes_.load(std::memory_order_relaxed);
+#define ZSPOOL_STORE_COPY(name, desc) s.name = counters_.name.load(std::memory_order_relaxed);
+  ZSPOOL_STORE_OWN_MM_STAT(ZSPOOL_STORE_COPY)
+  ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_COPY)
+#undef ZSPOOL_STORE_COPY
+  s.orig_data_size = s.stored_pages * options_.page_size;
   s.mem_used_total = s.pool.pages * options_.page_size;
   s.mem_limit = options_.mem_limit;
   s.mem_used_max = s.pool.pages_max * options_.page_size;
-  s.same_pages = same_pages_.load(std::memory_order_relaxed);
   s.pages_compacted = s.pool.pages_compacted;
-  s.huge_pages = huge_pages_.load(std::memory_order_relaxed);
-  s.huge_pages_since = huge_since_.load(std::memory_order_relaxed);
-  s.stored_pages = stored;
-  s.bd_count = bd_count_.load(std::memory_order_relaxed);
-  s.bd_reads = bd_reads_.load(std::memory_order_relaxed);
-  s.bd_writes = bd_writes_.load(std::memory_order_relaxed);
-  s.bd_write_failures = bd_write_failures_.load(std::memory_order_relaxed);
-  s.bd_read_failures = bd_read_failures_.load(std::memory_order_relaxed);
-  s.pool_limit_hit = pool_limit_hit_.load(std::memory_order_relaxed);
-  s.reject_compress_poor = reject_poor_.load(std::memory_order_relaxed);
-  s.written_back_pages = written_back_.load(std::memory_order_relaxed);
-  s.rejected_writes = rejected_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -130,6 +130,13 @@ struct StoreOptions {
   X(written_back_pages, "pages moved to the backing file, ever")                    \
   X(rejected_writes, "writes refused with limit_reached")
 
+// The mm_stat fields the store counts itself (the others come from the pool or the options).
+#define ZSPOOL_STORE_OWN_MM_STAT(X)                                              \
+  X(compr_data_size, "compressed bytes held in the pool")                        \
+  X(same_pages, "same-filled pages")                                            \
+  X(huge_pages, "pages stored raw")                                              \
+  X(huge_pages_since, "pages ever stored raw")
+
 struct StoreStats {
   std::string compressor;
   std::uint32_t page_size = 0;
@@ -273,9 +280,15 @@ class ZSPOOL_API Store {
   internal::ChunkedTable<std::atomic<std::uint64_t>, kReverseChunk> reverse_;
   std::mutex writeback_mutex_;  // one writer making room at a time
 
-  std::atomic<std::uint64_t> stored_pages_{0}, same_pages_{0}, compr_bytes_{0}, huge_pages_{0},
-      huge_since_{0}, bd_count_{0}, bd_reads_{0}, bd_writes_{0}, bd_write_failures_{0},
-      bd_read_failures_{0}, pool_limit_hit_{0}, reject_poor_{0}, written_back_{0}, rejected_{0};
+  // The figures the store counts itself, each named as the statistic it feeds: the
+  // ZSPOOL_STORE_COUNTERS, and the mm_stat fields not taken from the pool.
+  struct Counters {
+#define ZSPOOL_STORE_COUNTER(name, desc) std::atomic<std::uint64_t> name{0};
+    ZSPOOL_STORE_OWN_MM_STAT(ZSPOOL_STORE_COUNTER)
+    ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_COUNTER)
+#undef ZSPOOL_STORE_COUNTER
+  };
+  Counters counters_;
 };
 
 }  // namespace zspool

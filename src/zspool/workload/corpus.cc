@@ -48,6 +48,10 @@ bool is_same_filled(std::span<const std::byte> page, std::uint64_t* word) {
   return w.has_value();
 }
 
+std::string count_of(std::uint64_t n, std::string_view noun) {
+  return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+
 Corpus::Corpus(std::uint32_t page_size) : page_size_(page_size) {
   assert(valid_page_size(page_size));
 }

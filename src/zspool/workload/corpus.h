@@ -86,6 +86,10 @@ inline constexpr std::array<KindShare, 6> kBuiltinMix = {{{PageKind::zero, 10},
 // they sum to `pages`.
 KindCounts builtin_kind_counts(std::uint64_t pages);
 
+// "1 page", "2 pages", "0 pages": a count and its noun, plural unless the count is one (the
+// noun's plural is noun + "s").
+std::string count_of(std::uint64_t n, std::string_view noun);
+
 // One synthetic page of `kind` written over `page` (a multiple of 8 bytes long), a function of
 // (kind, seed) only: the builtin corpus's generator, for callers that need pages one at a time
 // (the soak). PageKind::file has no generator of its own and gives a random page.

@@ -461,3 +461,15 @@ TEST_F(FromPaths, ThreeThousandDeepTreeIsWalkedOnASmallStack) {
 
 }  // namespace
 }  // namespace zspool::tools
+
+namespace zspool::tools {
+namespace {
+
+TEST(CountOf, OneIsSingularEverythingElsePlural) {
+  EXPECT_EQ(count_of(1, "page"), "1 page");  // not "1 pages"
+  EXPECT_EQ(count_of(0, "page"), "0 pages");
+  EXPECT_EQ(count_of(16384, "page"), "16384 pages");
+}
+
+}  // namespace
+}  // namespace zspool::tools

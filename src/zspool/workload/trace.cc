@@ -1,5 +1,7 @@
 #include "zspool/workload/trace.h"
 
+#include "zspool/workload/corpus.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -324,11 +326,11 @@ std::optional<TraceError> check_trace_limits(const Trace& trace, std::uint64_t s
   for (const TraceOp& op : trace.ops) {
     if (names_a_page(op.verb) && op.page >= store_pages) {
       return TraceError{
-          op.line, fmt::format("page {} is beyond the store's {} pages", op.page, store_pages)};
+          op.line, fmt::format("page {} is beyond the store's {}", op.page, count_of(store_pages, "page"))};
     }
     if (op.verb == TraceVerb::write && op.source >= source_pages) {
-      return TraceError{op.line, fmt::format("page {} is beyond the data file's {} pages",
-                                             op.source, source_pages)};
+      return TraceError{op.line, fmt::format("page {} is beyond the data file's {}",
+                                             op.source, count_of(source_pages, "page"))};
     }
   }
   return std::nullopt;

@@ -141,14 +141,14 @@ static_assert(std::uint64_t{kMaxPageSize} * kMaxChain / kMinObjectSize <= 1u << 
               "object indices fit the slot's index field");
 
 struct ObjLocation {
-  std::uint32_t class_index;
+  std::uint32_t state_index;  // class * kClassShards + shard (ClassState::state_index)
   std::uint32_t zspage_id;
   std::uint32_t obj_index;
 };
 
 // A live slot word with no maps.
 constexpr std::uint64_t encode_location(ObjLocation loc) {
-  return (std::uint64_t{loc.class_index} << kSlotClassShift) |
+  return (std::uint64_t{loc.state_index} << kSlotClassShift) |
          (std::uint64_t{loc.zspage_id} << kSlotZspageShift) |
          (std::uint64_t{loc.obj_index} << kSlotIndexShift);
 }
@@ -165,7 +165,7 @@ constexpr bool slot_is_free(std::uint64_t word) {
 }
 static_assert(decode_location(encode_location({1023, 0xfffffffe, 32767})).zspage_id == 0xfffffffe);
 static_assert(decode_location(encode_location({1023, 0xfffffffe, 32767}) | kSlotOneMap * 63)
-                  .class_index == 1023);
+                  .state_index == 1023);
 
 // ── object header encoding ──
 inline constexpr std::uint64_t kObjAllocatedTag = 1;
@@ -216,7 +216,7 @@ static_assert(std::uint64_t{kMaxPageSize} * kMaxChain / kMinObjectSize <= 0xffff
 // parallel array (DescriptorTable::lru), committed only by pools that have an evict handler.
 //
 //   ┌ base 8 ┬ huge_header 8 ┬ prev 4 ┬ next 4 ┬ pins 4 ┬ inuse 2 ┬ bump 2 ┬ first_free 2 ┬
-//   class_index 2 ┬ committed 1 ┬ fullness 1 ┬ under_reclaim 1 ┬ on_lru 1 ┐  = 40 bytes
+//   state_index 2 ┬ committed 1 ┬ fullness 1 ┬ under_reclaim 1 ┬ on_lru 1 ┐  = 40 bytes
 //   (+ 8 of LruLinks with writeback): 40 / (4096 * pages_per_zspage) of the pool, 0.98% for a
 //   1-page huge zspage, 0.12% for an 8-page one
 //
@@ -237,7 +237,7 @@ struct ZsPage {
   std::uint16_t inuse = 0;
   std::uint16_t bump = 0;  // objects [bump, objs) were never handed out
   PackedObjIndex first_free;
-  std::uint16_t class_index = 0;
+  std::uint16_t state_index = 0;  // its ClassState (class * kClassShards + shard)
   std::uint8_t committed = 0;  // pages of this zspage the pool counts as held (<= kMaxChain)
   std::uint8_t fullness = kFullnessEmpty;
   bool under_reclaim = false;
@@ -390,7 +390,7 @@ static_assert(std::has_single_bit(kClassShards));
 struct alignas(64) ClassState {
   SpinThenBlockMutex lock;
   const SizeClass* info = nullptr;
-  std::uint32_t state_index = 0;  // what slots and ZsPage::class_index record
+  std::uint32_t state_index = 0;  // what slots and ZsPage::state_index record
   std::array<ZsPage*, kFullnessGroups> groups{};
   std::uint32_t group_mask = 0;
   std::uint32_t zspages = 0;       // <= PoolOptions::max_zspages, a uint32
@@ -475,9 +475,9 @@ class PoolState {
   void lru_push_head(ZsPage* z);
   void lru_remove(ZsPage* z);
   // The coldest zspage and its class, read under lru_lock; nullptr when the LRU is empty.
-  ZsPage* lru_peek_tail(std::uint32_t* class_index);
-  // Takes z off the LRU if it is still there and still of class `class_index`.
-  bool lru_isolate(ZsPage* z, std::uint32_t class_index);
+  ZsPage* lru_peek_tail(std::uint32_t* state_index);
+  // Takes z off the LRU if it is still there and still of state `state_index`.
+  bool lru_isolate(ZsPage* z, std::uint32_t state_index);
 
   void account_pages(std::int64_t delta);
 
