@@ -17,8 +17,9 @@
 //
 // Inputs that would block are refused: open takes regular files only and opens with
 // O_NONBLOCK (a FIFO named by mistake neither hangs the open nor passes), and a read that
-// would block (a /proc file such as /proc/kmsg: regular, size 0) fails with EAGAIN rather than
-// waiting forever.
+// would block fails with EAGAIN rather than waiting forever. A /proc file (/proc/kmsg) is
+// regular with size 0: it has no pages, so a trace naming any page of it fails validation and
+// it is never read; a sysfs file claims 4096 bytes and holds fewer: its read is short, an error.
 #pragma once
 
 #include <sys/stat.h>

@@ -23,10 +23,11 @@
 //              /dev/zero, /dev/full: they cannot give data back), a block device without the
 //              opt-in; these are invalid_argument. A target another BackingFile holds, in this
 //              process or another, is busy ("in use by another process").
-//   how        lstat first, so without the opt-in no device or FIFO is ever opened; then
-//              open(O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) and every check
-//              again on the opened descriptor (fstat), so a path swapped in between is caught
-//              on what was really opened; then flock(LOCK_EX | LOCK_NB), held until the
+//   how        lstat first, so without the opt-in no device or FIFO found at the path is ever
+//              opened; then open(O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) and
+//              every check again on the opened descriptor (fstat), so a path swapped in
+//              between is caught on what was really opened (before any read or write of it;
+//              its open alone cannot be undone); then flock(LOCK_EX | LOCK_NB), held until the
 //              BackingFile is destroyed (flock locks an open file description: a second open
 //              of the same file conflicts even in the same process). The size is checked after
 //              the lock, so a file another store is filling is reported as in use.
