@@ -57,6 +57,9 @@ class Replayer {
       return fail(op, data_file_problem(source_of_[op.page], data_why_), e);
     if (std::memcmp(page_.data(), expected_.data(), page_.size()) == 0) {
       ++tally_.verified;
+    } else if (std::string why; data_.changed_since_open(&why)) {
+      // The data file, not the store, changed: say so rather than count a mismatch.
+      return fail(op, why, Error::io_error);
     } else if (tally_.mismatches++ == 0) {
       tally_.first_mismatch = fmt::format("{}:{}: read {}", context_.trace_path, op.line, op.page);
     }

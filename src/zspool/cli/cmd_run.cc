@@ -70,7 +70,9 @@ void run_run(const RunOptions& options) {
   RunReport report = run_job(*store, corpus.corpus, options.threads, terminal_progress());
   report.compressor = options.store.compressor;
   print_output(options.json ? run_json(corpus, report).dump(2) + "\n" : run_text(corpus, report));
-  if (report.errors() != 0) command_failed(report.failure_summary());
+  if (report.errors() == 0) return;
+  const std::string backing = store->backing_failure();  // why the backing file failed, if it did
+  command_failed(report.failure_summary() + (backing.empty() ? "" : "; " + backing));
 }
 
 void add_run_corpus_options(CLI::App& app, RunOptions& options) {

@@ -74,7 +74,8 @@ LoadedCorpus load_paths_corpus(const CorpusArgs& args, std::uint32_t page_size,
   auto corpus = Corpus::from_paths(args.inputs, page_size, max_bytes, &load);
   if (!corpus) {
     const std::string message = "--input: " + load.error;
-    if (corpus.error() == Error::io_error) command_failed(message);
+    if (corpus.error() == Error::io_error || corpus.error() == Error::out_of_memory)
+      command_failed(message);
     usage_error(message);
   }
   return {std::move(*corpus), args.inputs, load};

@@ -296,6 +296,9 @@ std::string run_corpus_text(const LoadedCorpus& info) {
   text += "\nmix        " + describe_mix(c) + "\n";
   for (const SkippedEntry& s : info.load.skipped)
     text += fmt::format("skipped    {}: {}\n", s.path, s.reason);
+  if (info.load.entries_skipped > info.load.skipped.size())
+    text += fmt::format("skipped    and {} more\n",
+                        info.load.entries_skipped - info.load.skipped.size());
   return text;
 }
 
