@@ -97,8 +97,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
           ? fmt::format("cannot create a store of {}: {}", count_of(pages, "page"),
                         error_message(store.error()))
           : fmt::format("cannot create a store of {} with backing file {}: {}",
-                        count_of(pages, "page"),
-                        args.backing, error_message(store.error()));
+                        count_of(pages, "page"), args.backing, error_message(store.error()));
   if (store.error() == Error::invalid_argument) usage_error(message);
   command_failed(message);
 }

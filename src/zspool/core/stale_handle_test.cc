@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "zspool/core/pool.h"
 #include "zspool/core/internal/pool_state.h"
+#include "zspool/core/pool.h"
 #include "zspool/testing/test_util.h"
 
 namespace zspool {

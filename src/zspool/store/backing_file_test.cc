@@ -496,8 +496,9 @@ TEST_F(BackingFileTest, WriteThatFindsNoRoomIsNoSpaceWithTheReason) {
     if (file->write_slot(first, pattern(kSlotSize, 1)) != Error::ok) ::_exit(3);
     if (file->write_slot(second, pattern(100, 2)) != Error::no_space) ::_exit(4);
     const std::string text = file->last_failure();
-    const bool named = text.find("backing file " + path_ + ": write of 100 bytes at offset 4096: "
-                                                           "File too large") != std::string::npos;
+    const bool named = text.find("backing file " + path_ +
+                                 ": write of 100 bytes at offset 4096: "
+                                 "File too large") != std::string::npos;
     if (!named) ::_exit(5);
     if (file->record(second)->state != SlotRecord::State::kAllocated) ::_exit(6);
     ::_exit(file->stats().write_failures == 1 ? 0 : 7);

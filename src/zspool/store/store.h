@@ -131,10 +131,10 @@ struct StoreOptions {
   X(rejected_writes, "writes refused with limit_reached")
 
 // The mm_stat fields the store counts itself (the others come from the pool or the options).
-#define ZSPOOL_STORE_OWN_MM_STAT(X)                                              \
-  X(compr_data_size, "compressed bytes held in the pool")                        \
-  X(same_pages, "same-filled pages")                                            \
-  X(huge_pages, "pages stored raw")                                              \
+#define ZSPOOL_STORE_OWN_MM_STAT(X)                       \
+  X(compr_data_size, "compressed bytes held in the pool") \
+  X(same_pages, "same-filled pages")                      \
+  X(huge_pages, "pages stored raw")                       \
   X(huge_pages_since, "pages ever stored raw")
 
 struct StoreStats {

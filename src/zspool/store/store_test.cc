@@ -17,8 +17,8 @@
 #include <sstream>
 #include <thread>
 
-#include "zspool/testing/test_util.h"
 #include "zspool/testing/proc_maps.h"
+#include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {

@@ -368,8 +368,8 @@ TEST_F(FromPaths, UnreadableFileIsListedWithTheReason) {
         LoadReport report;
         const auto corpus = Corpus::from_paths({root_.string()}, 4096, 0, &report);
         if (corpus.ok() || corpus.error() != Error::io_error) std::_Exit(11);
-        const std::string want = "no readable data under the given paths (skipped " + secret +
-                                 ": Permission denied)";
+        const std::string want =
+            "no readable data under the given paths (skipped " + secret + ": Permission denied)";
         if (report.error != want) std::_Exit(12);
         if (report.skipped.size() != 1 || report.skipped[0].reason != "Permission denied")
           std::_Exit(13);

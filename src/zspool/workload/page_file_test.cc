@@ -138,8 +138,7 @@ TEST_F(PageFileTest, FileRewrittenInPlaceIsAnError) {
   }
   std::string why;
   EXPECT_EQ(file->read_page(1, page, &why), Error::io_error);
-  EXPECT_NE(why.find("changed while it was being read: it was modified"), std::string::npos)
-      << why;
+  EXPECT_NE(why.find("changed while it was being read: it was modified"), std::string::npos) << why;
 }
 
 // A file that gives fewer bytes than its size promises (sysfs files claim 4096 bytes and hold a

@@ -325,12 +325,12 @@ std::optional<TraceError> check_trace_limits(const Trace& trace, std::uint64_t s
                                              std::uint64_t source_pages) {
   for (const TraceOp& op : trace.ops) {
     if (names_a_page(op.verb) && op.page >= store_pages) {
-      return TraceError{
-          op.line, fmt::format("page {} is beyond the store's {}", op.page, count_of(store_pages, "page"))};
+      return TraceError{op.line, fmt::format("page {} is beyond the store's {}", op.page,
+                                             count_of(store_pages, "page"))};
     }
     if (op.verb == TraceVerb::write && op.source >= source_pages) {
-      return TraceError{op.line, fmt::format("page {} is beyond the data file's {}",
-                                             op.source, count_of(source_pages, "page"))};
+      return TraceError{op.line, fmt::format("page {} is beyond the data file's {}", op.source,
+                                             count_of(source_pages, "page"))};
     }
   }
   return std::nullopt;

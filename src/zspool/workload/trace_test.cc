@@ -331,9 +331,8 @@ class TraceFileTest : public ::testing::Test {
 TEST_F(TraceFileTest, ParsesAsParseTraceDoesAcrossReadBoundaries) {
   std::string text;
   for (int i = 0; text.size() < 300000; ++i) {
-    text += i % 7 == 0 ? "# comment " + std::to_string(i) + "\r\n" : "write " + std::to_string(i) +
-                                                                           " " +
-                                                                           std::to_string(i / 3) + "\n";
+    text += i % 7 == 0 ? "# comment " + std::to_string(i) + "\r\n"
+                       : "write " + std::to_string(i) + " " + std::to_string(i / 3) + "\n";
   }
   text += "read 17";  // no final newline
   TraceParse parsed = read_trace_file(put("t", text));

@@ -238,7 +238,7 @@ struct ZsPage {
   std::uint16_t bump = 0;  // objects [bump, objs) were never handed out
   PackedObjIndex first_free;
   std::uint16_t state_index = 0;  // its ClassState (class * kClassShards + shard)
-  std::uint8_t committed = 0;  // pages of this zspage the pool counts as held (<= kMaxChain)
+  std::uint8_t committed = 0;     // pages of this zspage the pool counts as held (<= kMaxChain)
   std::uint8_t fullness = kFullnessEmpty;
   bool under_reclaim = false;
   bool on_lru = false;  // under lru_lock
