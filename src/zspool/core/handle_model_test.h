@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "zspool/core/zsmalloc.h"
+#include "zspool/workload/rng.h"
 
 namespace zspool::test {
 
@@ -133,13 +134,8 @@ class HandleModel {
 
   static std::vector<std::byte> content(std::uint64_t seed, std::size_t n) {
     std::vector<std::byte> v(n);
-    std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (std::byte& b : v) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      b = static_cast<std::byte>(x);
-    }
+    SplitMix64 rng(seed);
+    for (std::byte& b : v) b = static_cast<std::byte>(rng.next());
     return v;
   }
 

@@ -14,6 +14,7 @@
 #include "zspool/nbdkit/plugin_config.h"
 #include "zspool/nbdkit/stats_file.h"
 #include "zspool/store/internal/store_internals.h"
+#include "zspool/workload/rng.h"
 
 namespace zspool::nbd {
 namespace {
@@ -22,10 +23,7 @@ constexpr std::uint64_t kPage = 4096;
 using Bytes = std::vector<std::byte>;
 
 std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return splitmix64_at(x);
 }
 
 // Text-like bytes (they compress) that differ by seed and position.

@@ -32,11 +32,14 @@ static int fail(const char* what) {
   return 1;
 }
 
+/* A stateless hash of x (xorshift64* of x + 1), enough to make each byte's writer differ; the
+ * C++ side's generator is workload/rng.h, which C cannot include. */
 static uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  x += 1;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  return x * 0x2545f4914f6cdd1dull;
 }
 
 static struct nbd_handle* connect_to(const char* sock) {
