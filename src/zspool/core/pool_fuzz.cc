@@ -45,7 +45,7 @@ class Input {
 
 std::vector<std::byte> content(std::uint64_t seed, std::size_t n) {
   std::vector<std::byte> v(n);
-  SplitMix64 rng(seed);
+  zspool::SplitMix64 rng(seed);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::byte>(rng.next());
   return v;
 }
