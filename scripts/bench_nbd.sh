@@ -6,6 +6,8 @@
 #   mem-zstd   nbdkit memory allocator=zstd        a compressed RAM disk peer
 #   zs-lz4     nbdkit zspool compressor=lz4
 #   zs-zstd    nbdkit zspool compressor=zstd
+#   zs-zstd32  nbdkit zspool compressor=zstd page-size=32K  (nbdkit's zstd allocator compresses
+#              32 KiB pages; the same unit here)
 #
 # and 1 and 4 nbdcopy connections (--connections=N --requests=16), it starts a fresh server,
 # copies the corpus in (write MB/s), reads the server's RSS (VmRSS, /proc/PID/status), copies it
@@ -13,20 +15,21 @@
 # corpus), and stops the server. Each figure is the median of RUNS runs (default 3).
 # "held" is the server's RSS after the write minus its RSS before it: the memory the data cost.
 #
-# Usage: scripts/bench_nbd.sh [BUILD_DIR]        (env: RUNS=3, CORPORA="libs headers heap")
+# Usage: scripts/bench_nbd.sh [BUILD_DIR]   (env: RUNS=3, CORPORA="builtin libs headers heap",
+#                                                SERVERS="sparse mem-zstd zs-lz4 zs-zstd zs-zstd32")
 # Corpora, made in a mktemp directory that is removed at exit:
+#   builtin  `zspool corpus --size 64M`: the main job's default input
 #   libs     /usr/lib/x86_64-linux-gnu/*.so* (regular files, sorted) concatenated: first 64 MiB
 #   headers  /usr/include/**/*.h (sorted) concatenated: first 64 MiB
 #   heap     the [heap] and anonymous rw-p mappings of a CPython process this script starts
 #            (BENCHMARKS.md "Corpora" has the same program), read through /proc/PID/mem: first
 #            64 MiB
-# (The built-in corpus is not here: `zspool` has no verb that writes it to a file.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 plugin=$(realpath "$build/nbdkit-zspool-plugin.so")
 runs=${RUNS:-3}
-corpora=${CORPORA:-libs headers heap}
+corpora=${CORPORA:-builtin libs headers heap}
 size=$((64 << 20))
 for tool in nbdkit nbdcopy python3; do
   command -v "$tool" >/dev/null || { echo "bench_nbd: $tool is missing (scripts/deps.sh)" >&2; exit 1; }
@@ -58,6 +61,7 @@ concat_64m() {
   )
 }
 
+make_builtin() { "$build/zspool" corpus -o "$1" --size "$size" >/dev/null; }
 make_libs() { concat_64m "$1" /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*'; }
 make_headers() { concat_64m "$1" /usr/include -name '*.h'; }
 
@@ -104,6 +108,7 @@ server_args() {
     mem-zstd) echo "memory size=$size allocator=zstd" ;;
     zs-lz4) echo "$plugin size=$size compressor=lz4" ;;
     zs-zstd) echo "$plugin size=$size compressor=zstd" ;;
+    zs-zstd32) echo "$plugin size=$size compressor=zstd page-size=32K" ;;
   esac
 }
 
@@ -142,7 +147,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # ── the table ────────────────────────────────────────────────────────────────────────────────
 
-servers="sparse mem-zstd zs-lz4 zs-zstd"
+servers=${SERVERS:-sparse mem-zstd zs-lz4 zs-zstd zs-zstd32}
 echo "# bench_nbd: $(date -u +%F\ %T) UTC, $(nproc) CPUs, nbdkit $(nbdkit --version | awk '{print $2}'), zspool $(git rev-parse --short HEAD 2>/dev/null || echo '?'), median of $runs runs"
 echo
 echo "| corpus | server | conns | write MB/s | read MB/s | held MiB | held / data |"
@@ -179,6 +184,9 @@ awk '
   }
   END {
     for (corpus in c) for (conns in k) {
+      if (!((corpus, "zs-lz4", conns) in h) || !((corpus, "sparse", conns) in h)) lz4 = 0
+      else lz4 = 1
+      if (lz4) {
       x = w[corpus, "zs-lz4", conns] / w[corpus, "sparse", conns]
       row("zspool lz4 write >= 0.8x sparse", corpus, conns, x, x >= 0.8)
       x = r[corpus, "zs-lz4", conns] / r[corpus, "sparse", conns]
@@ -187,9 +195,14 @@ awk '
         x = h[corpus, "zs-lz4", conns] / h[corpus, "sparse", conns]
         row("zspool lz4 held <= 0.7x sparse", corpus, conns, x, x <= 0.7)
       }
-      x = h[corpus, "zs-zstd", conns] / h[corpus, "mem-zstd", conns]
-      row("zspool zstd held <= nbdkit zstd", corpus, conns, x, x <= 1.0)
-      x = w[corpus, "zs-zstd", conns] / w[corpus, "mem-zstd", conns]
-      row("zspool zstd write >= 1.3x nbdkit zstd", corpus, conns, x, x >= 1.3)
+      }
+      for (z = 1; z <= 2; z++) {
+        zs = z == 1 ? "zs-zstd" : "zs-zstd32"
+        if (!((corpus, zs, conns) in h) || !((corpus, "mem-zstd", conns) in h)) continue
+        x = h[corpus, zs, conns] / h[corpus, "mem-zstd", conns]
+        row("zspool " zs " held <= nbdkit zstd", corpus, conns, x, x <= 1.0)
+        x = w[corpus, zs, conns] / w[corpus, "mem-zstd", conns]
+        row("zspool " zs " write >= 1.3x nbdkit zstd", corpus, conns, x, x >= 1.3)
+      }
     }
   }' "$results" | sort -t'|' -k2,2 -k3,3 -k4,4n

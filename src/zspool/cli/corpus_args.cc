@@ -43,9 +43,9 @@ CLI::Option* add_corpus_options(CLI::App& app, CorpusArgs& args) {
 }
 
 LoadedCorpus load_builtin_corpus(const char* option, std::uint64_t pages, std::uint32_t page_size,
-                                 unsigned memory_share) {
+                                 unsigned memory_share, std::uint64_t seed) {
   check_fits(option, pages * page_size, memory_share);
-  return {Corpus::builtin(pages, page_size), {}, {}};
+  return {Corpus::builtin(pages, page_size, seed), {}, {}};
 }
 
 namespace {

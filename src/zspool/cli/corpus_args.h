@@ -38,10 +38,11 @@ struct LoadedCorpus {
 // Adds --input and --max-bytes; returns the --input option (for excludes/needs).
 CLI::Option* add_corpus_options(CLI::App& app, CorpusArgs& args);
 
-// The builtin corpus of `pages` pages. `memory_share`: the corpus may take at most 1/share of
-// the machine's memory; `option` names the argument that set its size, for the message.
+// The builtin corpus of `pages` pages (Corpus::builtin with `seed`). `memory_share`: the corpus
+// may take at most 1/share of the machine's memory; `option` names the argument that set its
+// size, for the message.
 LoadedCorpus load_builtin_corpus(const char* option, std::uint64_t pages, std::uint32_t page_size,
-                                 unsigned memory_share);
+                                 unsigned memory_share, std::uint64_t seed = 1);
 // The bench verbs' corpus: --input's data, else the builtin corpus of --max-bytes.
 LoadedCorpus load_bench_corpus(const CorpusArgs& args, std::uint32_t page_size,
                                unsigned memory_share);

@@ -324,6 +324,14 @@ Json run_corpus_json(const LoadedCorpus& info) {
   return j;
 }
 
+std::string corpus_file_text(const std::string& path, std::uint64_t seed, const LoadedCorpus& c) {
+  return fmt::format("wrote      {} (seed {})\n", path, seed) + run_corpus_text(c);
+}
+
+Json corpus_file_json(const std::string& path, std::uint64_t seed, const LoadedCorpus& c) {
+  return {{"path", path}, {"seed", seed}, {"corpus", run_corpus_json(c)}};
+}
+
 std::string bench_corpus_text(const LoadedCorpus& c) {
   const std::string size =
       fmt::format("{} pages ({})", c.corpus.page_count(), format_bytes(c.corpus.size_bytes()));

@@ -36,6 +36,10 @@ Json run_corpus_json(const LoadedCorpus& c);
 std::string bench_corpus_text(const LoadedCorpus& c);
 Json bench_corpus_json(const LoadedCorpus& c);
 
+// `zspool corpus`: the file written, the seed, and the corpus as run_corpus_text/json show it.
+std::string corpus_file_text(const std::string& path, std::uint64_t seed, const LoadedCorpus& c);
+Json corpus_file_json(const std::string& path, std::uint64_t seed, const LoadedCorpus& c);
+
 // ---- zspool run ------------------------------------------------------------------------------
 std::string run_text(const LoadedCorpus& corpus, const RunReport& report);
 Json run_json(const LoadedCorpus& corpus, const RunReport& report);

@@ -1,5 +1,6 @@
 #include "zspool/nbdkit/block_device.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -374,6 +375,14 @@ TEST(PluginConfig, EachBadParameterIsOneLineNamingIt) {
   c.store.max_chain = 0;
   EXPECT_NE(config_problem(c), "");
   c.store.max_chain = 4;
+  EXPECT_EQ(config_problem(c), "");
+  for (std::uint32_t page : {0u, 2048u, 5000u, 131072u}) {
+    c.store.page_size = page;
+    EXPECT_EQ(config_problem(c).rfind(fmt::format("page-size={}: must be a power of two", page), 0),
+              0u)
+        << page;
+  }
+  c.store.page_size = 32768;
   EXPECT_EQ(config_problem(c), "");
   c.store.backing_path = "/nonexistent-dir-zspool/backing";
   std::string why;

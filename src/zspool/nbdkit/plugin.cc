@@ -1,7 +1,7 @@
 // nbdkit-zspool-plugin: zspool's Store served as an NBD block device by nbdkit.
 //
 //   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
-//          [max-chain=N] [stats-file=PATH]
+//          [max-chain=N] [page-size=SIZE] [stats-file=PATH]
 //
 // This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
 // BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
@@ -82,6 +82,11 @@ int zspool_config(const char* key, const char* value) noexcept {
       config.store.backing_path = value;
     } else if (k == "max-chain") {
       return nbdkit_parse_uint32_t("max-chain", value, &config.store.max_chain);
+    } else if (k == "page-size") {
+      std::uint64_t page = 0;
+      if (parse_size(value, &page) < 0) return -1;
+      // Anything past 32 bits is refused by config_problem, not silently truncated.
+      config.store.page_size = page > UINT32_MAX ? 0 : static_cast<std::uint32_t>(page);
     } else if (k == "stats-file") {
       config.stats_file = value;
     } else {
@@ -259,6 +264,7 @@ struct nbdkit_plugin make_plugin() {
       "limit=<SIZE>           pool memory the store may hold (default: none)\n"
       "backing=<FILE>         writeback target under limit= (a new or empty file)\n"
       "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"
+      "page-size=<SIZE>       the unit compressed: 4K (default) .. 64K, a power of two\n"
       "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second";
   p.magic_config_key = "size";
   p.after_fork = zspool_after_fork;

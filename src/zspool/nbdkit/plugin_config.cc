@@ -11,6 +11,10 @@ std::string config_problem(const PluginConfig& config) {
   if (!config.size) return "size= is required: the device's size, e.g. size=4G";
   if (*config.size == 0) return "size=0: the device needs at least one byte";
   const std::uint64_t page = config.store.page_size;
+  if (page < kMinPageSize || page > kMaxPageSize || (page & (page - 1)) != 0) {
+    return fmt::format("page-size={}: must be a power of two from {} to {}", page, kMinPageSize,
+                       kMaxPageSize);
+  }
   const std::uint64_t pages = *config.size / page + (*config.size % page != 0 ? 1 : 0);
   if (pages > Store::max_pages()) {
     return fmt::format(

@@ -6,6 +6,10 @@
 //   limit=SIZE        store.mem_limit       none: pool memory the store may hold
 //   backing=FILE      store.backing_path    none: writeback target (a new or empty file)
 //   max-chain=N       store.max_chain       kStoreDefaultChain (1..kMaxChain)
+//   page-size=SIZE    store.page_size       4096: the unit the store compresses (a power of two,
+//                                           4K..64K); also the preferred block size. Larger pages
+//                                           compress better (zstd at 32K, as nbdkit's memory
+//                                           plugin does) and make sub-page writes cost more
 //   stats-file=PATH   stats_file            none: see stats_file.h
 //
 // Sizes are parsed by nbdkit (nbdkit_parse_size) in plugin.cc; everything else is checked here,

@@ -142,20 +142,28 @@ case_nbdcopy_multi_conn() {
   echo "64 MiB in and out over 4 connections x 16 requests, byte for byte"
 }
 
+# The same requests on 4 KiB pages (the page numbers in the comments) and on 32 KiB pages, where
+# every one of them is a partial page.
 case_qemu_io() {
-  start_server size=16M
-  qemu_io "write -P 0x11 0 65536" \
-    "write -P 0xab 1000 5000" \
-    "read -P 0x11 0 1000" "read -P 0xab 1000 5000" "read -P 0x11 6000 59536"
-  # write -z over parts of three pages (8000 .. 20100): page 2 whole, 1 and 4 partly.
-  qemu_io "write -z 8000 12100" \
-    "read -P 0x11 6000 2000" "read -P 0 8000 12100" "read -P 0x11 20100 45436"
-  # discard 30000 .. 50000: pages 8-11 whole, 7 and 12 partly (read as zeros here).
-  qemu_io "discard 30000 20000" \
-    "read -P 0x11 20100 9900" "read -P 0 30000 20000" "read -P 0x11 50000 15536"
-  # Unaligned at the very end of the device.
-  qemu_io "write -P 0xcd 16777000 216" "read -P 0xcd 16777000 216" "read -P 0 16700000 77000"
-  echo "unaligned write / write -z / discard kept every neighbour"
+  local pages
+  for pages in 4K 32K; do
+    start_server size=16M page-size=$pages
+    qemu_io "write -P 0x11 0 65536" \
+      "write -P 0xab 1000 5000" \
+      "read -P 0x11 0 1000" "read -P 0xab 1000 5000" "read -P 0x11 6000 59536"
+    # write -z over parts of three pages (8000 .. 20100): page 2 whole, 1 and 4 partly.
+    qemu_io "write -z 8000 12100" \
+      "read -P 0x11 6000 2000" "read -P 0 8000 12100" "read -P 0x11 20100 45436"
+    # discard 30000 .. 50000: pages 8-11 whole, 7 and 12 partly (read as zeros here).
+    qemu_io "discard 30000 20000" \
+      "read -P 0x11 20100 9900" "read -P 0 30000 20000" "read -P 0x11 50000 15536"
+    # Unaligned at the very end of the device.
+    qemu_io "write -P 0xcd 16777000 216" "read -P 0xcd 16777000 216" "read -P 0 16700000 77000"
+    [[ $(nbdinfo --json "$uri" | grep -o '"block_size_preferred": *[0-9]*' | grep -o '[0-9]*$') \
+      == $(($(numfmt --from=iec "$pages"))) ]] || fail "preferred block size is not $pages"
+    stop_server
+    echo "page-size=$pages: unaligned write / write -z / discard kept every neighbour"
+  done
 }
 
 case_qemu_img() {
@@ -309,6 +317,8 @@ case_bad_parameters() {
   expect_refused "size= is required" compressor=lz4
   expect_refused "compressor=lz5: unknown compressor" size=1M compressor=lz5
   expect_refused "max-chain=99: must be 1..16" size=1M max-chain=99
+  expect_refused "page-size=5000: must be a power of two from 4096 to 65536" size=1M page-size=5000
+  expect_refused "page-size=131072: must be a power of two" size=1M page-size=128K
   expect_refused "backing file $tmp/no/dir/f: " size=1M backing="$tmp/no/dir/f"
   echo data >"$tmp/precious"  # a non-empty file is never a backing file (never truncated)
   expect_refused "backing file $tmp/precious: not empty" size=1M backing="$tmp/precious"
