@@ -271,6 +271,24 @@ case_killed_client() {
   echo "clients killed mid-transfer; the server kept serving the others"
 }
 
+# Clients that do not speak NBD at all, or break it mid-way, beside one that does: each ends only
+# its own connection; the server keeps serving and the data stays.
+case_garbage_client() {
+  make_real_data "$tmp/data"
+  head -c $((8 << 20)) "$tmp/data" >"$tmp/small"
+  start_server size=16M
+  nbdcopy "$tmp/small" "$uri"
+  "$client" garbage "$sock" 64 7 &
+  local garbler=$!
+  nbdcopy --connections=2 "$uri" "$tmp/during"
+  wait "$garbler" || fail "the garbage client could not connect"
+  kill -0 "$server" || fail "the server died of a garbage client"
+  cmp -n $((8 << 20)) "$tmp/small" "$tmp/during" || fail "a read beside garbage clients got wrong data"
+  nbdcopy "$uri" "$tmp/back"
+  cmp -n $((8 << 20)) "$tmp/small" "$tmp/back" || fail "after garbage clients, the data changed"
+  echo "64 garbage connections ended; the server kept serving and the data stayed"
+}
+
 case_stats_file() {
   make_real_data "$tmp/data"
   head -c $((1 << 20)) "$tmp/data" >"$tmp/1m"

@@ -14,6 +14,15 @@
  *                                  none read wrong bytes and at least one failed with EIO
  *   kill-mid SOCK                  queues 64 writes of 1 MiB and kills itself (SIGKILL) with
  *                                  them in flight: a client dying mid-transfer
+ *   garbage SOCK ROUNDS SEED       ROUNDS raw connections (no libnbd) that break the protocol:
+ *                                  random bytes before the handshake, after the client flags,
+ *                                  after a finished handshake (NBD_OPT_EXPORT_NAME), and request
+ *                                  headers with a valid magic but random flags, command, offset
+ *                                  and length, back to back (trim and write-zeroes only past the
+ *                                  end: nothing valid changes data); each connection ends when
+ *                                  the server closes it (or after 2 s of silence). Exit 0 when
+ *                                  every connection was made: what the server kept is checked
+ *                                  by the caller
  *
  * Exit status 0 on success, 1 on a failed check (with one line on stderr saying what). */
 #include <errno.h>
@@ -24,6 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define PAGE 4096
 
@@ -353,6 +366,115 @@ static int run_kill_mid(const char* sock) {
   return fail("still alive after SIGKILL");
 }
 
+/* ── garbage: a client that does not speak NBD ──────────────────────────────────────────── */
+
+static int raw_connect(const char* sock) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(sock) >= sizeof addr.sun_path) return -1;
+  strcpy(addr.sun_path, sock);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const struct timeval two_seconds = {2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void put_be(uint8_t* at, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i, value >>= 8) at[i] = (uint8_t)value;
+}
+
+/* Reads what the server sends until it closes the connection or is silent for 2 s. */
+static void drain(int fd) {
+  uint8_t buf[4096];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+}
+
+static void read_exactly(int fd, size_t n) {
+  uint8_t buf[256];
+  while (n > 0) {
+    const ssize_t got = read(fd, buf, n < sizeof buf ? n : sizeof buf);
+    if (got <= 0) return;
+    n -= (size_t)got;
+  }
+}
+
+/* The newstyle handshake up to transmission: the server's 18-byte greeting, our flags (fixed
+ * newstyle, no zeroes), NBD_OPT_EXPORT_NAME "" and the server's 10-byte answer (size, flags). */
+static void handshake(int fd) {
+  uint8_t msg[20];
+  read_exactly(fd, 18);
+  put_be(msg, 3, 4);                     /* NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES */
+  memcpy(msg + 4, "IHAVEOPT", 8);        /* option magic */
+  put_be(msg + 12, 1, 4);                /* NBD_OPT_EXPORT_NAME */
+  put_be(msg + 16, 0, 4);                /* the default export: "" */
+  if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg) return;
+  read_exactly(fd, 10);
+}
+
+static int run_garbage(const char* sock, int rounds, uint64_t seed) {
+  signal(SIGPIPE, SIG_IGN); /* the server may close first: a write then fails, no more */
+  uint8_t junk[8192];
+  for (int round = 0; round < rounds; ++round) {
+    const int fd = raw_connect(sock);
+    if (fd < 0) return fail("cannot connect for a garbage round");
+    const uint64_t r = mix(seed + (uint64_t)round);
+    for (size_t i = 0; i < sizeof junk; ++i) junk[i] = (uint8_t)mix(r + i);
+    size_t n = 1 + (size_t)(r % sizeof junk);
+    switch (round % 4) {
+      case 0: /* bytes before the greeting is even read */
+        break;
+      case 1: /* the greeting, then junk where the client flags and options go */
+        read_exactly(fd, 18);
+        break;
+      case 2: /* a finished handshake, then junk where requests go */
+        handshake(fd);
+        break;
+      case 3: { /* back-to-back requests with random flags, offsets and lengths; no payloads.
+                 * Only commands that change nothing when valid (the caller checks the data);
+                 * trim and write-zeroes only past the end, where they must be refused. */
+        static const uint16_t commands[] = {0 /* read */,         3 /* flush */,
+                                            5 /* cache */,        7 /* block status */,
+                                            99 /* unknown */,     4 /* trim */,
+                                            6 /* write zeroes */};
+        handshake(fd);
+        n = sizeof junk / 28 * 28;
+        for (size_t at = 0; at < n; at += 28) {
+          const uint64_t f = mix(r ^ at);
+          put_be(junk + at, 0x25609513, 4); /* NBD_REQUEST_MAGIC */
+          put_be(junk + at + 6, commands[f % 7], 2);
+          if ((f & 0x3800) != 0x3800) /* seven in eight: none, or FUA, NO_HOLE, DF, REQ_ONE */
+            put_be(junk + at + 4, (f & 0x100) ? (f >> 20) & 0xf : 0, 2);
+          if (f % 7 >= 5) {
+            put_be(junk + at + 16, (16u << 20) + (f >> 60), 8); /* past the end */
+          } else if (f & 0x600) { /* three in four: a range inside the device */
+            put_be(junk + at + 16, (f >> 8) % (16u << 20), 8);
+            put_be(junk + at + 24, (f >> 40) % 70000 % ((16u << 20) - (f >> 8) % (16u << 20)), 4);
+          }
+          if (commands[f % 7] == 3 && (f & 0x10000)) memset(junk + at + 16, 0, 12); /* a flush */
+        }
+        memset(junk + n - 28, 0, 28); /* last, NBD_CMD_DISC: the server closes, no waiting */
+        put_be(junk + n - 28, 0x25609513, 4);
+        put_be(junk + n - 22, 2, 2);
+        break;
+      }
+    }
+    if (write(fd, junk, n) < 0 && errno != EPIPE && errno != ECONNRESET) {
+      close(fd);
+      return fail("a garbage write failed oddly");
+    }
+    drain(fd);
+    close(fd);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 5 && strcmp(argv[1], "concurrent") == 0)
     return run_concurrent(argv[2], atoi(argv[3]), atoi(argv[4]));
@@ -364,9 +486,12 @@ int main(int argc, char** argv) {
   if (argc >= 5 && strcmp(argv[1], "check-pages") == 0)
     return run_check_pages(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
   if (argc >= 3 && strcmp(argv[1], "kill-mid") == 0) return run_kill_mid(argv[2]);
+  if (argc >= 5 && strcmp(argv[1], "garbage") == 0)
+    return run_garbage(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0));
   fprintf(stderr,
           "usage: plugin_test_client concurrent SOCK CONNS ROUNDS | overlap SOCK CONNS WRITES |\n"
           "       fill SOCK |\n"
-          "       write-pages SOCK PAGES SEED | check-pages SOCK PAGES SEED | kill-mid SOCK\n");
+          "       write-pages SOCK PAGES SEED | check-pages SOCK PAGES SEED | kill-mid SOCK |\n"
+          "       garbage SOCK ROUNDS SEED\n");
   return 2;
 }
