@@ -376,8 +376,9 @@ Json run_json(const LoadedCorpus& corpus, const RunReport& report) {
 // ---- zspool replay ---------------------------------------------------------------------------
 
 std::string mm_stat_text(const StoreStats& stats, bool json) {
-  if (json) return mm_stat_json(mm_stat(stats)).dump() + "\n";
-  return "mm_stat " + mm_stat_line(stats) + "\n";
+  if (json) return trace_stats_json(stats).dump() + "\n";
+  return "mm_stat " + mm_stat_line(stats) + "\nbd_stat " + bd_stat_line(stats) +
+         "\npolicy_stat " + policy_stat_line(stats) + "\n";
 }
 
 // ---- zspool bench store ----------------------------------------------------------------------

@@ -41,7 +41,9 @@ std::string run_text(const LoadedCorpus& corpus, const RunReport& report);
 Json run_json(const LoadedCorpus& corpus, const RunReport& report);
 
 // ---- zspool replay ---------------------------------------------------------------------------
-// A trace's `stats`: "mm_stat N N ..." or one JSON line keyed by the mm_stat names.
+// A trace's `stats`: three lines, "mm_stat N N ...", "bd_stat N N N" (zram's bd_count bd_reads
+// bd_writes) and "policy_stat name=N ..." (the writeback policy's counters), or one JSON line
+// with the same figures keyed by their names.
 std::string mm_stat_text(const StoreStats& stats, bool json);
 
 // ---- zspool bench store ----------------------------------------------------------------------

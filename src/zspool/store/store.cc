@@ -512,6 +512,15 @@ std::string bd_stat_line(const StoreStats& s) {
   return fmt::format("{} {} {}", s.bd_count, s.bd_reads, s.bd_writes);
 }
 
+std::string policy_stat_line(const StoreStats& s) {
+  std::string line;
+#define ZSPOOL_POLICY_WORD(name, desc) \
+  line += fmt::format("{}{}={}", line.empty() ? "" : " ", #name, s.name);
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_POLICY_WORD)
+#undef ZSPOOL_POLICY_WORD
+  return line;
+}
+
 MmStat mm_stat(const StoreStats& s) {
   return {
 #define ZSPOOL_MM_STAT_VALUE(name, desc) s.name,
@@ -537,6 +546,17 @@ nlohmann::ordered_json store_counters_json(const StoreStats& s) {
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_KEY)
   ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_KEY)
 #undef ZSPOOL_STORE_KEY
+  return j;
+}
+
+nlohmann::ordered_json trace_stats_json(const StoreStats& s) {
+  nlohmann::ordered_json j = mm_stat_json(mm_stat(s));
+  j["bd_count"] = s.bd_count;
+  j["bd_reads"] = s.bd_reads;
+  j["bd_writes"] = s.bd_writes;
+#define ZSPOOL_POLICY_KEY(name, desc) j[#name] = s.name;
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_POLICY_KEY)
+#undef ZSPOOL_POLICY_KEY
   return j;
 }
 

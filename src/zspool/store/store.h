@@ -252,6 +252,8 @@ ZSPOOL_API std::string mm_stat_line(const StoreStats& s);
 ZSPOOL_API std::string format_store_stats_table(const StoreStats& s);
 // zram's bd_stat line: bd_count bd_reads bd_writes (pages), space-separated.
 ZSPOOL_API std::string bd_stat_line(const StoreStats& s);
+// The writeback policy's counters as "name=value" words, space-separated, in declaration order.
+ZSPOOL_API std::string policy_stat_line(const StoreStats& s);
 // One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
 ZSPOOL_API std::string format_store_stats_json(const StoreStats& s);
 
