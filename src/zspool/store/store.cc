@@ -191,22 +191,12 @@ std::optional<std::span<const std::byte>> Store::compress_page(std::span<const s
 
 Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge,
                            bool incompressible) {
-  make_room(data.size());
-  const std::size_t pages_before = pool_->total_pages();
-  auto h = pool_->malloc(data.size());
-  if (!h) return h.error();
-  Error e = make_reverse(*h);
-  if (e == Error::ok) e = pool_->write(*h, data);
-  if (e != Error::ok) {
-    (void)pool_->free(*h);
-    return e;
-  }
-  if (grew_past_limit(pages_before) && !room_after_writeback()) {
-    (void)pool_->free(*h);
+  auto h = allocate_in_pool(data);
+  if (!h && h.error() == Error::limit_reached) {
     if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
     counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
-    return Error::limit_reached;
   }
+  if (!h) return h.error();
   {
     std::lock_guard lock(stripe(index));
     set_reverse(*h, index);
@@ -217,6 +207,25 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
   }
   kick_background_writer();
   return Error::ok;
+}
+
+// A pool object holding `data`, within the limit (making room first, no lock held; its reverse
+// slot made): limit_reached when the pool stays over the limit despite writeback, or the pool's
+// error. Nothing is left allocated on an error.
+Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
+  make_room(data.size());
+  const std::size_t pages_before = pool_->total_pages();
+  auto h = pool_->malloc(data.size());
+  if (!h) return h.error();
+  Error e = make_reverse(*h);
+  if (e == Error::ok) e = pool_->write(*h, data);
+  if (e == Error::ok && grew_past_limit(pages_before) && !room_after_writeback())
+    e = Error::limit_reached;
+  if (e != Error::ok) {
+    (void)pool_->free(*h);
+    return e;
+  }
+  return *h;
 }
 
 // Only an allocation that took new pages can break the limit. Lazy commit keeps a zspage's
@@ -419,7 +428,7 @@ std::size_t Store::compact() {
 
 Error Store::read(std::uint64_t index, std::span<std::byte> out) {
   if (index >= options_.pages || out.size() != options_.page_size) return Error::invalid_argument;
-  std::lock_guard lock(stripe(index));
+  std::unique_lock lock(stripe(index));
   static constexpr Entry kNeverWritten{};
   const Entry* found = entries_.find(index);
   const Entry& e = found != nullptr ? *found : kNeverWritten;
@@ -434,10 +443,40 @@ Error Store::read(std::uint64_t index, std::span<std::byte> out) {
     case Kind::compressed:
     case Kind::huge:
       return read_from_pool(e, out);
-    case Kind::written_back:
-      return read_from_backing(e, out);
+    case Kind::written_back: {
+      std::span<const std::byte> stored;
+      const Error r = read_from_backing(e, out, &stored);
+      if (r == Error::ok && options_.promote_on_read) promote(index, e, stored, lock);
+      return r;
+    }
   }
   return Error::invalid_argument;
+}
+
+// A written-back page just read (its stored bytes in this thread's kIo scratch, stripe lock held
+// in `lock`) goes back into the pool, as a page read from swap comes back to memory: its stored
+// bytes are copied (no recompression), the lock is dropped to make room, and the page is
+// published only if it still holds the same backing slot (a write or discard meanwhile wins).
+// A pool that cannot take it leaves the page where it was.
+void Store::promote(std::uint64_t index, const Entry& e, std::span<const std::byte> stored,
+                    std::unique_lock<std::mutex>& lock) {
+  const std::span<std::byte> copy = scratch(kCompress, stored.size());
+  if (copy.empty()) return;
+  std::memcpy(copy.data(), stored.data(), stored.size());
+  const Entry was = e;
+  lock.unlock();
+  auto h = allocate_in_pool(copy);
+  if (!h) return;
+  lock.lock();
+  Entry& now = entry(index);
+  if (now.kind != Kind::written_back || now.value != was.value) {
+    (void)pool_->free(*h);
+    return;
+  }
+  set_reverse(*h, index);
+  publish(index, {*h, was.length, was.was_huge ? Kind::huge : Kind::compressed, false});
+  touch(index, kRefOnRead);
+  counters_.promoted_pages.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Decompresses straight from the mapped object: no copy out of the pool.
@@ -447,7 +486,8 @@ Error Store::read_from_pool(const Entry& e, std::span<std::byte> out) {
   return decode({mapping->data(), e.length}, e.kind == Kind::huge, out);
 }
 
-Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
+Error Store::read_from_backing(const Entry& e, std::span<std::byte> out,
+                               std::span<const std::byte>* stored) {
   std::span<std::byte> data = scratch(kIo, options_.page_size);
   if (data.empty()) return Error::out_of_memory;
   std::size_t len = 0;
@@ -457,7 +497,8 @@ Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
     return r != Error::ok ? r : Error::checksum_mismatch;
   }
   counters_.bd_reads.fetch_add(1, std::memory_order_relaxed);
-  return decode(data.first(len), e.was_huge, out);
+  *stored = data.first(len);
+  return decode(*stored, e.was_huge, out);
 }
 
 Error Store::decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const {

@@ -170,6 +170,9 @@ struct StoreOptions {
   std::uint32_t high_watermark_percent = 95;  // accept_percent .. 100
   // Background compaction once the pool's freeable pages (PoolStats) reach this many; 0: off.
   std::uint64_t compact_threshold_pages = 0;
+  // A read of a written-back page brings it back into memory (as a page read from swap comes
+  // back), freeing its backing slot; off: it stays on the backing file (zram's behaviour).
+  bool promote_on_read = false;
 };
 
 // Store statistics, declared once: zram's mm_stat nine fields first, in zram's order.
@@ -214,7 +217,8 @@ struct StoreOptions {
   X(bg_writeback_runs, "background writer runs (pool above the high watermark)")          \
   X(bg_writeback_pages, "pages the background writer wrote back")                         \
   X(writer_stalls, "writes that had to write back themselves (pool at the limit)")        \
-  X(bg_compactions, "background compactions (freeable pages past the threshold)")
+  X(bg_compactions, "background compactions (freeable pages past the threshold)")           \
+  X(promoted_pages, "written-back pages a read brought back into memory (promote_on_read)")
 
 // The mm_stat fields the store counts itself (the others come from the pool or the options).
 #define ZSPOOL_STORE_OWN_MM_STAT(X)                       \
@@ -285,8 +289,12 @@ class ZSPOOL_API Store {
   Error write(std::uint64_t index, std::span<const std::byte> page);
   // Never-written and discarded pages read as zeros. A written-back page whose backing read
   // fails or mismatches its checksum returns io_error / checksum_mismatch, never wrong data.
+  // With promote_on_read, a written-back page read successfully goes back into memory.
   Error read(std::uint64_t index, std::span<std::byte> out);
   Error discard(std::uint64_t index);
+  // Whether page `index` is in memory now (in the pool or same-filled): a read would not touch
+  // the backing file. Empty and written-back pages are not.
+  bool in_memory(std::uint64_t index) const;
   // Stores page `index` as the same-filled page of `word` without reading or compressing any
   // data: what write() does for such a page, for callers that know the content (a block
   // device's write-zeroes). invalid_argument if index >= capacity().
@@ -418,7 +426,12 @@ class ZSPOOL_API Store {
   void write_back_in_background();
   void compact_in_background();
   Error read_from_pool(const Entry& e, std::span<std::byte> out);
-  Error read_from_backing(const Entry& e, std::span<std::byte> out);
+  // *stored: the bytes the slot held, in this thread's kIo scratch (valid until it is reused).
+  Error read_from_backing(const Entry& e, std::span<std::byte> out,
+                          std::span<const std::byte>* stored);
+  void promote(std::uint64_t index, const Entry& e, std::span<const std::byte> stored,
+               std::unique_lock<std::mutex>& lock);
+  Result<Handle> allocate_in_pool(std::span<const std::byte> data);
   Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
 
   // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's

@@ -121,6 +121,14 @@ void Store::for_each_access_word(F&& f) const {
   }
 }
 
+bool Store::in_memory(std::uint64_t index) const {
+  if (index >= options_.pages) return false;
+  std::lock_guard lock(stripe(index));
+  const Entry* e = entries_.find(index);
+  return e != nullptr && (e->kind == Kind::compressed || e->kind == Kind::huge ||
+                          e->kind == Kind::same_filled);
+}
+
 // ── idle ─────────────────────────────────────────────────────────────────────────────────────
 
 std::size_t Store::mark_idle() {

@@ -221,6 +221,26 @@ TEST(StorePolicy, SpentBudgetRefusesWritesOverTheLimit) {
   EXPECT_EQ(s->stats().bd_writes, 0u);
 }
 
+// promote_on_read: a written-back page read comes back into memory and leaves the backing file;
+// without it (zram's way) it stays there.
+TEST(StorePolicy, PromoteOnReadBringsAWrittenBackPageBack) {
+  for (const bool promote : {false, true}) {
+    TempDir dir;
+    auto s = make_store({.pages = 16, .backing_path = dir.file("wb"), .promote_on_read = promote});
+    for (std::uint64_t i = 0; i < 16; ++i) ASSERT_EQ(s->write(i, text_page(i, 1)), Error::ok);
+    ASSERT_EQ(*s->writeback(WritebackKind::all), 16u);
+    EXPECT_FALSE(s->in_memory(3));
+    EXPECT_TRUE(reads_back(*s, 3, text_page(3, 1)));
+    EXPECT_EQ(s->in_memory(3), promote);
+    EXPECT_EQ(served_from_memory(*s, 3, text_page(3, 1)), promote);
+    const StoreStats st = s->stats();
+    EXPECT_EQ(st.bd_count, promote ? 15u : 16u);
+    EXPECT_EQ(st.promoted_pages, promote ? 1u : 0u);
+    EXPECT_EQ(st.stored_pages, promote ? 1u : 0u);
+    for (std::uint64_t i = 0; i < 16; ++i) EXPECT_TRUE(reads_back(*s, i, text_page(i, 1)));
+  }
+}
+
 // The pool's memory for the pages text_page(0..n) fill, with no limit.
 std::uint64_t memory_for(std::uint64_t n) {
   auto s = make_store({.pages = n});
@@ -351,7 +371,8 @@ TEST(StoreConcurrency, PolicyStressWritesReadsIdleSelectiveAndBackgroundWritebac
                        .mem_limit = limit,
                        .backing_path = dir.file("wb"),
                        .background_writer = true,
-                       .compact_threshold_pages = 8});
+                       .compact_threshold_pages = 8,
+                       .promote_on_read = true});
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
   std::thread control([&] {
