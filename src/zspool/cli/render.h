@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zspool/bench/alloc.h"
+#include "zspool/bench/policy_bench.h"
 #include "zspool/bench/run_job.h"
 #include "zspool/bench/store_bench.h"
 #include "zspool/cli/corpus_args.h"
@@ -49,6 +50,10 @@ std::string mm_stat_text(const StoreStats& stats, bool json);
 // ---- zspool bench store ----------------------------------------------------------------------
 std::string store_bench_text(const LoadedCorpus& corpus, const StoreBenchResult& r);
 Json store_bench_json(const LoadedCorpus& corpus, const StoreBenchResult& r);
+
+// ---- zspool bench policy ---------------------------------------------------------------------
+std::string policy_bench_text(const LoadedCorpus& corpus, const PolicyBenchResult& r);
+Json policy_bench_json(const LoadedCorpus& corpus, const PolicyBenchResult& r);
 
 // ---- zspool bench alloc ----------------------------------------------------------------------
 std::string alloc_bench_text(const LoadedCorpus& corpus, const AllocBenchResult& r);

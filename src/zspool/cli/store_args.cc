@@ -93,6 +93,8 @@ void add_writeback_policy_options(CLI::App& app, StoreArgs& args) {
   add_count_option(app, "--compact-threshold", args.compact_threshold,
                    "compact in the background once the pool could free this many pages", 1,
                    std::numeric_limits<std::uint64_t>::max());
+  app.add_flag("--promote-on-read", args.promote_on_read,
+               "a read of a written-back page brings it back into memory");
 }
 
 std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
@@ -110,6 +112,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   options.writeback_policy = args.writeback_policy;
   options.background_writer = args.background_writer;
   options.compact_threshold_pages = args.compact_threshold;
+  options.promote_on_read = args.promote_on_read;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);

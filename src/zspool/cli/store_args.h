@@ -10,6 +10,7 @@
 //                       the pool's coldest zspage
 //   --background-writer a thread writes back from 95% of --limit down to 90%
 //   --compact-threshold PAGES   background compaction once the pool could free that many
+//   --promote-on-read   a read of a written-back page brings it back into memory
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,7 @@ struct StoreArgs {
   WritebackPolicy writeback_policy = WritebackPolicy::page;  // --writeback-policy page|zspage
   bool background_writer = false;                            // --background-writer
   std::uint64_t compact_threshold = 0;                        // --compact-threshold PAGES
+  bool promote_on_read = false;                               // --promote-on-read
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);
