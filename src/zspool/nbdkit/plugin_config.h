@@ -7,6 +7,8 @@
 //   backing=FILE      store.backing_path    none: writeback target (a new or empty file)
 //   max-chain=N       store.max_chain       kStoreDefaultChain (1..kMaxChain)
 //   stats-file=PATH   stats_file            none: see stats_file.h
+//   writeback-policy=page|zspage  store.writeback_policy  page (parsed in plugin.cc)
+//   background-writer=BOOL        store.background_writer false
 //
 // Sizes are parsed by nbdkit (nbdkit_parse_size) in plugin.cc; everything else is checked here,
 // without nbdkit, so the unit tests can reach it.

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "zspool/store/store.h"
 #include "zspool/testing/cli_test_util.h"
 
 namespace zspool::tools {
