@@ -69,7 +69,7 @@ int parse_size(const char* value, std::uint64_t* out) {
 }
 
 int parse_writeback_policy_parameter(const char* value) {
-  const auto policy = parse_writeback_policy(value);
+  const auto policy = zspool::parse_writeback_policy(value);
   if (!policy) {
     nbdkit_error("writeback-policy=%s: page or zspage", value);
     return -1;
