@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <utility>
 
 #include "zspool/store/internal/backing_file.h"
 #include "zspool/store/store.h"
@@ -69,19 +70,31 @@ void Store::forget_idle(std::uint32_t old_word) {
   if ((old_word & kIdle) != 0) counters_.idle_pages.fetch_sub(1, std::memory_order_relaxed);
 }
 
+namespace {
+
+// Replaces the word with next_of(old) atomically; returns {old, new}.
+template <typename NextOf>
+std::pair<std::uint32_t, std::uint32_t> update_word(std::atomic<std::uint32_t>& w,
+                                                    NextOf&& next_of) {
+  std::uint32_t old = w.load(std::memory_order_relaxed);
+  std::uint32_t next = next_of(old);
+  while (!w.compare_exchange_weak(old, next, std::memory_order_relaxed)) next = next_of(old);
+  return {old, next};
+}
+
+}  // namespace
+
 // A read (stripe lock held): referenced, not idle, accessed now. The residency and
 // incompressible bits stay as publish set them.
 void Store::touch(std::uint64_t index, std::uint32_t ref) {
   std::atomic<std::uint32_t>* w = access(index);
   if (w == nullptr) return;
   const std::uint32_t now = now_seconds();
-  std::uint32_t old = w->load(std::memory_order_relaxed);
-  std::uint32_t next = 0;
-  do {
-    const bool resident = (old & kResident) != 0;
-    const std::uint32_t r = resident ? std::max(ref_of(old), ref) : 0;
-    next = (old & (kResident | kIncompressible)) | (r << kRefShift) | now;
-  } while (!w->compare_exchange_weak(old, next, std::memory_order_relaxed));
+  const auto [old, next] = update_word(*w, [&](std::uint32_t word) {
+    const bool resident = (word & kResident) != 0;
+    const std::uint32_t r = resident ? std::max(ref_of(word), ref) : 0;
+    return (word & (kResident | kIncompressible)) | (r << kRefShift) | now;
+  });
   forget_idle(old);
 }
 
@@ -92,15 +105,11 @@ void Store::set_access(std::uint64_t index, bool resident, bool incompressible) 
   std::atomic<std::uint32_t>* w = access(index);
   if (w == nullptr) return;
   const std::uint32_t now = now_seconds();
-  std::uint32_t old = w->load(std::memory_order_relaxed);
-  std::uint32_t next = 0;
-  do {
-    next = now;
-    if (resident) {
-      const std::uint32_t r = std::max(ref_of(old), kRefOnWrite);
-      next |= kResident | (incompressible ? kIncompressible : 0) | (r << kRefShift);
-    }
-  } while (!w->compare_exchange_weak(old, next, std::memory_order_relaxed));
+  const auto [old, next] = update_word(*w, [&](std::uint32_t word) {
+    if (!resident) return now;
+    const std::uint32_t r = std::max(ref_of(word), kRefOnWrite);
+    return now | kResident | (incompressible ? kIncompressible : 0) | (r << kRefShift);
+  });
   forget_idle(old);
   const std::uint32_t both = kResident | kIncompressible;
   if ((old & both) == both) counters_.incompressible_pages.fetch_sub(1, std::memory_order_relaxed);
@@ -125,8 +134,8 @@ bool Store::in_memory(std::uint64_t index) const {
   if (index >= options_.pages) return false;
   std::lock_guard lock(stripe(index));
   const Entry* e = entries_.find(index);
-  return e != nullptr && (e->kind == Kind::compressed || e->kind == Kind::huge ||
-                          e->kind == Kind::same_filled);
+  return e != nullptr &&
+         (e->kind == Kind::compressed || e->kind == Kind::huge || e->kind == Kind::same_filled);
 }
 
 // ── idle ─────────────────────────────────────────────────────────────────────────────────────

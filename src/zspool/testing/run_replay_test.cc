@@ -276,6 +276,14 @@ std::vector<std::vector<std::uint64_t>> mm_stat_lines(const std::string& out) {
   return lines;
 }
 
+// One JSON value per line of `out`.
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::istringstream in(out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(in, line);) objects.push_back(nlohmann::json::parse(line));
+  return objects;
+}
+
 constexpr const char* kSmallTrace = R"(# a small trace
 write 0
 write 1 5        # page 5 of the data file as page 1
@@ -405,9 +413,7 @@ TEST_F(ReplayTest, IdleSelectiveWritebackAndTheBudget) {
   const auto args = replay_args(trace(text), {"--backing", dir_ / "backing", "--json"});
   const Outcome o = run_zspool(args);
   ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
-  std::istringstream in(o.out);
-  std::vector<nlohmann::json> objects;
-  for (std::string line; std::getline(in, line);) objects.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> objects = json_lines(o.out);
   ASSERT_EQ(objects.size(), 4u) << o.out;
   EXPECT_EQ(objects[0]["bd_count"], 10) << objects[0].dump();
   EXPECT_EQ(objects[0]["bd_writes"], 10);
