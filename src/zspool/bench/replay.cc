@@ -1,7 +1,9 @@
 #include "zspool/bench/replay.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +36,11 @@ class Replayer {
         return writeback(op);
       case TraceVerb::stats:
         return print_stats();
+      case TraceVerb::idle:
+        return mark_idle(op);
+      case TraceVerb::writeback_limit:
+        store_.set_writeback_limit(op.count);
+        return;
     }
   }
 
@@ -72,8 +79,28 @@ class Replayer {
   }
 
   void writeback(const TraceOp& op) {
+    if (op.writeback_kind) return selective_writeback(op, *op.writeback_kind);
     const auto written_back = store_.writeback(op.count);
     if (!written_back) fail(op, fmt::format("writeback {}", op.count), written_back.error());
+  }
+
+  // writeback KIND [N]. A spent budget refusing it is what the budget is for, not a failure
+  // (the stats count it: writeback_limit_refused).
+  void selective_writeback(const TraceOp& op, WritebackKind kind) {
+    const std::size_t max_pages =
+        op.has_count ? static_cast<std::size_t>(op.count) : static_cast<std::size_t>(-1);
+    const auto written_back = store_.writeback(kind, max_pages);
+    if (!written_back && written_back.error() != Error::limit_reached)
+      fail(op, fmt::format("writeback {}", writeback_kind_name(kind)), written_back.error());
+  }
+
+  void mark_idle(const TraceOp& op) {
+    if (op.has_count) {
+      store_.mark_idle(std::chrono::seconds(static_cast<std::int64_t>(
+          std::min<std::uint64_t>(op.count, std::numeric_limits<std::int64_t>::max()))));
+    } else {
+      store_.mark_idle();
+    }
   }
 
   void print_stats() {

@@ -4,7 +4,8 @@
 //   write P Q   page Q of the data file (pread) stored as page P
 //   read P      page P loaded and compared with what was last written there (the data file's
 //               page again, or zeros when never written or discarded)
-//   discard P · compact · writeback N · stats (handed to on_stats)
+//   discard P · compact · writeback N · stats (handed to on_stats) · idle [SECONDS] ·
+//   writeback KIND [N] (a spent budget's refusal is not a failure) · writeback-limit N
 //
 // Failures do not stop the replay: each is counted, and the first mismatch and the first
 // failed call are kept, named "TRACE:LINE: ...".

@@ -4,6 +4,8 @@
 //                      [--kernel-like] [--json]
 //   zspool bench store [--input PATH...] [--max-bytes SIZE] [--threads N] [--compressor SPEC]
 //                      [--seed N] [--vs-zram] [--json]
+//   zspool bench policy [--input PATH...] [--max-bytes SIZE] [--compressor SPEC] [--seed N]
+//                       [--read-rounds N] [--limit-percent P] [--backing-dir DIR] [--json]
 //
 // Each sub-verb documents itself in its own file (bench_verbs.h lists them); BENCHMARKS.md has
 // the figures of this project's machines with the commands that produced them.
@@ -21,6 +23,8 @@ void setup_bench(CLI::App& app) {
       "alloc", "replay zram's allocations through zspool, glibc, jemalloc and mimalloc"));
   setup_bench_store(*app.add_subcommand(
       "store", "page store write/read throughput against raw lz4/zstd (and zram with --vs-zram)"));
+  setup_bench_policy(*app.add_subcommand(
+      "policy", "writeback policies (page, zspage) under a limit against an exact LRU"));
 }
 
 [[maybe_unused]] const bool registered = register_command(

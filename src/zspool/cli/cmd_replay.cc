@@ -4,18 +4,21 @@
 //                 [--backing FILE] [--page-size SIZE] [--max-chain N] [--json]
 //
 // TRACE holds one command per line (the format is in trace.h): write P [Q] · read P ·
-// discard P · compact · writeback N · stats. `write P Q` stores page Q of FILE (read with
-// pread, one page at a time) as page P; `read P` loads page P and compares it with what was
-// last written there (page Q of FILE again, or zeros when never written or discarded).
+// discard P · compact · writeback N · stats · idle [SECONDS] · writeback KIND [N] ·
+// writeback-limit N. `write P Q` stores page Q of FILE (read with pread, one page at a time)
+// as page P; `read P` loads page P and compares it with what was last written there (page Q
+// of FILE again, or zeros when never written or discarded).
 //
 // Validation comes first, execution after, so a bad trace changes nothing: the whole trace is
 // parsed, then every P is checked against the capacity (--pages; default the largest P + 1),
 // every Q against FILE's length in pages, and `writeback` against the presence of --backing.
 // The first problem stops the verb with "zspool: TRACE:LINE: message" and exit status 2.
 //
-// Output (stdout): for each `stats`, one line "mm_stat" and the nine numbers in zram's order;
-// at the end "reads N verified M mismatches K". With --json, each `stats` prints one JSON
-// object on one line (the nine mm_stat names as keys), and the end one object {"reads",
+// Output (stdout): for each `stats`, one line "mm_stat" and the nine numbers in zram's order,
+// one line "bd_stat" and zram's three (bd_count bd_reads bd_writes), and one line "policy_stat"
+// with the writeback policy's counters as name=value; at the end "reads N verified M
+// mismatches K". With --json, each `stats` prints one JSON object on one line (the nine mm_stat
+// names, the bd_stat names and the policy's counters as keys), and the end one object {"reads",
 // "verified", "mismatches", "errors"}. Exit status 1 when a read mismatched or a store call
 // failed (one line on stderr says how many and names the first), 0 otherwise.
 //

@@ -384,8 +384,84 @@ Json run_json(const LoadedCorpus& corpus, const RunReport& report) {
 // ---- zspool replay ---------------------------------------------------------------------------
 
 std::string mm_stat_text(const StoreStats& stats, bool json) {
-  if (json) return mm_stat_json(mm_stat(stats)).dump() + "\n";
-  return "mm_stat " + mm_stat_line(stats) + "\n";
+  if (json) return trace_stats_json(stats).dump() + "\n";
+  return "mm_stat " + mm_stat_line(stats) + "\nbd_stat " + bd_stat_line(stats) +
+         "\npolicy_stat " + policy_stat_line(stats) + "\n";
+}
+
+// ---- zspool bench policy ---------------------------------------------------------------------
+
+namespace {
+
+std::string policy_row(const PolicyRun& run, std::uint32_t page_size) {
+  const double mb_written = static_cast<double>(run.backing_writes) * page_size / 1e6;
+  std::string row = fmt::format("{:<10} {:>8.2f} {:>8.2f} {:>10} {:>10} {:>9.1f}", run.name,
+                                100.0 * run.hit_ratio(), 100.0 * run.hot_hit_ratio(),
+                                run.backing_reads, run.backing_writes, mb_written);
+  if (run.name == "exact-lru") return row + "\n";
+  row += fmt::format(" {:>8.1f} {:>8.1f} {:>7}", run.write_p50_us, run.write_p99_us,
+                     run.writer_stalls);
+  if (run.samples == 0) return row + "   (no writeback)\n";
+  return row + fmt::format(" {:>6.1f}/{:<5.1f} {:>6.1f}/{:<5.1f}\n", 100.0 * run.min_efficiency,
+                           100.0 * run.mean_efficiency, 100.0 * run.min_fill,
+                           100.0 * run.mean_fill);
+}
+
+}  // namespace
+
+std::string policy_bench_text(const LoadedCorpus& corpus, const PolicyBenchResult& r) {
+  const PolicyBenchOptions& o = r.options;
+  std::string out = fmt::format("corpus     {}\n", bench_corpus_text(corpus));
+  out += fmt::format(
+      "compressor {}   compressed {}   limit {} ({}%)   reads {} x {} pages: {}% to a hot {}% "
+      "(seed {})\n\n",
+      o.compressor, format_bytes(r.compressed_bytes), format_bytes(r.limit), o.limit_percent,
+      o.read_rounds, r.pages, o.hot_read_percent, o.hot_page_percent, o.seed);
+  out += fmt::format("{:<10} {:>8} {:>8} {:>10} {:>10} {:>9} {:>8} {:>8} {:>7} {:>12} {:>12}\n",
+                     "policy", "hit %", "hot %", "bd reads", "bd writes", "MB wr", "w p50us",
+                     "w p99us", "stalls", "eff min/avg", "fill min/avg");
+  for (const PolicyRun& run : r.runs) out += policy_row(run, corpus.corpus.page_size());
+  out += "\neff = compr_data_size / mem_used_total, fill = mem_used_total / limit, sampled "
+         "once writeback started\n";
+  return out;
+}
+
+Json policy_bench_json(const LoadedCorpus& corpus, const PolicyBenchResult& r) {
+  const PolicyBenchOptions& o = r.options;
+  Json j = {{"corpus", bench_corpus_json(corpus)},
+            {"compressor", o.compressor},
+            {"seed", o.seed},
+            {"read_rounds", o.read_rounds},
+            {"hot_page_percent", o.hot_page_percent},
+            {"hot_read_percent", o.hot_read_percent},
+            {"limit_percent", o.limit_percent},
+            {"pages", r.pages},
+            {"compressed_bytes", r.compressed_bytes},
+            {"limit", r.limit}};
+  j["runs"] = Json::array();
+  for (const PolicyRun& run : r.runs) {
+    j["runs"].push_back({{"name", run.name},
+                         {"reads", run.reads},
+                         {"hits", run.hits},
+                         {"hit_ratio", run.hit_ratio()},
+                         {"hot_reads", run.hot_reads},
+                         {"hot_hits", run.hot_hits},
+                         {"hot_hit_ratio", run.hot_hit_ratio()},
+                         {"backing_reads", run.backing_reads},
+                         {"backing_writes", run.backing_writes},
+                         {"errors", run.errors},
+                         {"write_p50_us", run.write_p50_us},
+                         {"write_p99_us", run.write_p99_us},
+                         {"write_max_us", run.write_max_us},
+                         {"writer_stalls", run.writer_stalls},
+                         {"bg_writeback_runs", run.bg_writeback_runs},
+                         {"samples", run.samples},
+                         {"min_efficiency", run.min_efficiency},
+                         {"mean_efficiency", run.mean_efficiency},
+                         {"min_fill", run.min_fill},
+                         {"mean_fill", run.mean_fill}});
+  }
+  return j;
 }
 
 // ---- zspool bench store ----------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "zspool/bench/alloc.h"
+#include "zspool/bench/policy_bench.h"
 #include "zspool/bench/run_job.h"
 #include "zspool/bench/store_bench.h"
 #include "zspool/cli/corpus_args.h"
@@ -45,12 +46,18 @@ std::string run_text(const LoadedCorpus& corpus, const RunReport& report);
 Json run_json(const LoadedCorpus& corpus, const RunReport& report);
 
 // ---- zspool replay ---------------------------------------------------------------------------
-// A trace's `stats`: "mm_stat N N ..." or one JSON line keyed by the mm_stat names.
+// A trace's `stats`: three lines, "mm_stat N N ...", "bd_stat N N N" (zram's bd_count bd_reads
+// bd_writes) and "policy_stat name=N ..." (the writeback policy's counters), or one JSON line
+// with the same figures keyed by their names.
 std::string mm_stat_text(const StoreStats& stats, bool json);
 
 // ---- zspool bench store ----------------------------------------------------------------------
 std::string store_bench_text(const LoadedCorpus& corpus, const StoreBenchResult& r);
 Json store_bench_json(const LoadedCorpus& corpus, const StoreBenchResult& r);
+
+// ---- zspool bench policy ---------------------------------------------------------------------
+std::string policy_bench_text(const LoadedCorpus& corpus, const PolicyBenchResult& r);
+Json policy_bench_json(const LoadedCorpus& corpus, const PolicyBenchResult& r);
 
 // ---- zspool bench alloc ----------------------------------------------------------------------
 std::string alloc_bench_text(const LoadedCorpus& corpus, const AllocBenchResult& r);

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <limits>
+#include <map>
+
 #include "zspool/cli/command.h"
 #include "zspool/cli/size_arg.h"
 #include "zspool/platform/file_identity.h"
@@ -74,6 +77,24 @@ void add_store_options(CLI::App& app, StoreArgs& args) {
   app.add_flag("--allow-block-device", args.allow_block_device,
                "let --backing name a block device (whatever it holds is overwritten)");
   add_geometry_options(app, args.geometry);
+  add_writeback_policy_options(app, args);
+}
+
+void add_writeback_policy_options(CLI::App& app, StoreArgs& args) {
+  app.add_option("--writeback-policy", args.writeback_policy,
+                 "what --limit writes back: page (the coldest pages) or zspage (the pool's "
+                 "coldest zspage)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, WritebackPolicy>{{"page", WritebackPolicy::page},
+                                                 {"zspage", WritebackPolicy::zspage}}))
+      ->type_name("page|zspage");
+  app.add_flag("--background-writer", args.background_writer,
+               "write back in a background thread from 95% of --limit down to 90%");
+  add_count_option(app, "--compact-threshold", args.compact_threshold,
+                   "compact in the background once the pool could free this many pages", 1,
+                   std::numeric_limits<std::uint64_t>::max());
+  app.add_flag("--promote-on-read", args.promote_on_read,
+               "a read of a written-back page brings it back into memory");
 }
 
 std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
@@ -88,6 +109,10 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   options.mem_limit = args.limit;
   options.backing_path = args.backing;
   options.allow_block_device = args.allow_block_device;
+  options.writeback_policy = args.writeback_policy;
+  options.background_writer = args.background_writer;
+  options.compact_threshold_pages = args.compact_threshold;
+  options.promote_on_read = args.promote_on_read;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);

@@ -6,6 +6,11 @@
 //   --backing FILE      the writeback target: a new or empty regular file, locked while in use
 //                       (platform/backing_file.h says what is refused); none by default
 //   --page-size SIZE    --max-chain N   the pool geometry (see options.h)
+//   --writeback-policy page|zspage   what the limit writes back: the coldest pages (default) or
+//                       the pool's coldest zspage
+//   --background-writer a thread writes back from 95% of --limit down to 90%
+//   --compact-threshold PAGES   background compaction once the pool could free that many
+//   --promote-on-read   a read of a written-back page brings it back into memory
 #pragma once
 
 #include <cstdint>
@@ -26,9 +31,16 @@ struct StoreArgs {
   std::uint64_t limit = 0;
   std::string backing;
   bool allow_block_device = false;  // --allow-block-device
+  // The writeback policy (issue 14).
+  WritebackPolicy writeback_policy = WritebackPolicy::page;  // --writeback-policy page|zspage
+  bool background_writer = false;                            // --background-writer
+  std::uint64_t compact_threshold = 0;                        // --compact-threshold PAGES
+  bool promote_on_read = false;                               // --promote-on-read
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);
+// --writeback-policy, --background-writer, --compact-threshold (add_store_options adds them).
+void add_writeback_policy_options(CLI::App& app, StoreArgs& args);
 // Adds --compressor SPEC, checked at parse time by make_compressor (the one validator).
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);
 

@@ -1,7 +1,8 @@
 // nbdkit-zspool-plugin: zspool's Store served as an NBD block device by nbdkit.
 //
 //   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
-//          [max-chain=N] [page-size=SIZE] [stats-file=PATH]
+//          [max-chain=N] [page-size=SIZE] [stats-file=PATH] [writeback-policy=page|zspage]
+//          [background-writer=BOOL]
 //
 // This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
 // BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
@@ -67,6 +68,16 @@ int parse_size(const char* value, std::uint64_t* out) {
   return 0;
 }
 
+int parse_writeback_policy_parameter(const char* value) {
+  const auto policy = zspool::parse_writeback_policy(value);
+  if (!policy) {
+    nbdkit_error("writeback-policy=%s: page or zspage", value);
+    return -1;
+  }
+  config.store.writeback_policy = *policy;
+  return 0;
+}
+
 int zspool_config(const char* key, const char* value) noexcept {
   try {
     const std::string k = key;
@@ -89,6 +100,12 @@ int zspool_config(const char* key, const char* value) noexcept {
       config.store.page_size = page > UINT32_MAX ? 0 : static_cast<std::uint32_t>(page);
     } else if (k == "stats-file") {
       config.stats_file = value;
+    } else if (k == "writeback-policy") {
+      return parse_writeback_policy_parameter(value);
+    } else if (k == "background-writer") {
+      const int on = nbdkit_parse_bool(value);
+      if (on < 0) return -1;
+      config.store.background_writer = on != 0;
     } else {
       nbdkit_error("unknown parameter '%s' (see nbdkit zspool --help)", key);
       return -1;
@@ -265,7 +282,9 @@ struct nbdkit_plugin make_plugin() {
       "backing=<FILE>         writeback target under limit= (a new or empty file)\n"
       "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"
       "page-size=<SIZE>       the unit compressed: 4K (default) .. 64K, a power of two\n"
-      "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second";
+      "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second\n"
+      "writeback-policy=page|zspage  what limit= writes back (default page: the coldest pages)\n"
+      "background-writer=<BOOL>  write back in a background thread from 95% of limit= to 90%";
   p.magic_config_key = "size";
   p.after_fork = zspool_after_fork;
   p.open = zspool_open;

@@ -11,6 +11,8 @@
 //                                           compress better (zstd at 32K, as nbdkit's memory
 //                                           plugin does) and make sub-page writes cost more
 //   stats-file=PATH   stats_file            none: see stats_file.h
+//   writeback-policy=page|zspage  store.writeback_policy  page (parsed in plugin.cc)
+//   background-writer=BOOL        store.background_writer false
 //
 // Sizes are parsed by nbdkit (nbdkit_parse_size) in plugin.cc; everything else is checked here,
 // without nbdkit, so the unit tests can reach it.

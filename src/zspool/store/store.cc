@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <system_error>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -57,10 +58,12 @@ Store::Store(StoreOptions options)
     : options_(std::move(options)),
       entries_(options_.pages),
       stripes_(new (std::nothrow) std::mutex[kStripes]),
-      reverse_(pool_options(options_).max_handles) {}
+      reverse_(pool_options(options_).max_handles),
+      access_(options_.pages) {}
 
 std::uint64_t Store::max_pages() {
-  const std::uint64_t directory_pointers = os::memory_budget().bytes / 2 / sizeof(Entry*);
+  // Two directories: the entries' and the access words'.
+  const std::uint64_t directory_pointers = os::memory_budget().bytes / 2 / (2 * sizeof(Entry*));
   if (directory_pointers >= kMaxPages / kEntryChunk) return kMaxPages;
   return directory_pointers * kEntryChunk;
 }
@@ -68,14 +71,22 @@ std::uint64_t Store::max_pages() {
 Result<std::unique_ptr<Store>> Store::create(StoreOptions options, std::string* why) {
   if (options.pages == 0 || options.accept_percent == 0 || options.accept_percent > 100)
     return Error::invalid_argument;
+  if (options.high_watermark_percent < options.accept_percent ||
+      options.high_watermark_percent > 100)
+    return Error::invalid_argument;
   if (options.pages > max_pages()) return Error::too_large;
   try {
     std::unique_ptr<Store> store(new (std::nothrow) Store(std::move(options)));
-    if (!store || !store->stripes_ || !store->entries_.ok() || !store->reverse_.ok())
+    if (!store || !store->stripes_ || !store->entries_.ok() || !store->reverse_.ok() ||
+        !store->access_.ok())
       return Error::out_of_memory;  // the page table's directory, within max_pages() but not had
     if (const Error e = store->create_parts(why); e != Error::ok) return e;
+    if (store->wants_background_thread())
+      store->background_ = std::thread([s = store.get()] { s->background_loop(); });
     return store;
   } catch (const std::bad_alloc&) {  // a string or a std::function on the way
+    return Error::out_of_memory;
+  } catch (const std::system_error&) {  // the background thread could not start
     return Error::out_of_memory;
   }
 }
@@ -107,6 +118,14 @@ std::string Store::backing_failure() const {
 }
 
 Store::~Store() {
+  if (background_.joinable()) {
+    {
+      std::lock_guard lock(background_mutex_);
+      background_stop_ = true;
+    }
+    background_cv_.notify_all();
+    background_.join();
+  }
   pool_.reset();  // before the reverse map and the backing file it may call into
 }
 
@@ -137,16 +156,24 @@ void Store::clear_reverse(Handle h) {
 
 Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
   if (index >= options_.pages || page.size() != options_.page_size) return Error::invalid_argument;
-  if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
+  if (!make_page_slots(index)) return Error::out_of_memory;
   if (auto word = same_filled_word(page)) return write_same_filled(index, *word);
   const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
   if (out.empty()) return Error::out_of_memory;
-  const std::optional<std::span<const std::byte>> compressed = compress_page(page, out);
+  bool incompressible = false;
+  const std::optional<std::span<const std::byte>> compressed =
+      compress_page(page, out, &incompressible);
   if (!compressed) {
     counters_.reject_compress_poor.fetch_add(1, std::memory_order_relaxed);
-    return store_in_pool(index, page, true);
+    return store_in_pool(index, page, true, incompressible);
   }
   return store_in_pool(index, *compressed, false);
+}
+
+// The page's entry and access word (the entry's chunk first: a made access word means a made
+// entry).
+bool Store::make_page_slots(std::uint64_t index) {
+  return entries_.find_or_make(index) != nullptr && access_.find_or_make(index) != nullptr;
 }
 
 // The page's compressed form in this thread's scratch, or nullopt when it would not save
@@ -154,34 +181,51 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
 // unbounded-output loop (no output checks) and zstd / lzo1x need no bounce copy; the pool copy
 // in store_in_pool is then the only copy.
 std::optional<std::span<const std::byte>> Store::compress_page(std::span<const std::byte> page,
-                                                               std::span<std::byte> out) {
+                                                               std::span<std::byte> out,
+                                                               bool* incompressible) {
   auto compressed = compressor_->compress(page, out);
+  *incompressible = !compressed || *compressed >= page.size();
   if (!compressed || *compressed >= pool_->huge_class_size()) return std::nullopt;
   return out.first(*compressed);
 }
 
-Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge) {
+Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge,
+                           bool incompressible) {
+  auto h = allocate_in_pool(data);
+  if (!h && h.error() == Error::limit_reached) {
+    if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
+    counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!h) return h.error();
+  {
+    std::lock_guard lock(stripe(index));
+    set_reverse(*h, index);
+    publish(index,
+            {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed,
+             false},
+            incompressible);
+  }
+  kick_background_writer();
+  return Error::ok;
+}
+
+// A pool object holding `data`, within the limit (making room first, no lock held; its reverse
+// slot made): limit_reached when the pool stays over the limit despite writeback, or the pool's
+// error. Nothing is left allocated on an error.
+Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   make_room(data.size());
   const std::size_t pages_before = pool_->total_pages();
   auto h = pool_->malloc(data.size());
   if (!h) return h.error();
   Error e = make_reverse(*h);
   if (e == Error::ok) e = pool_->write(*h, data);
+  if (e == Error::ok && grew_past_limit(pages_before) && !room_after_writeback())
+    e = Error::limit_reached;
   if (e != Error::ok) {
     (void)pool_->free(*h);
     return e;
   }
-  if (grew_past_limit(pages_before) && !room_after_writeback()) {
-    (void)pool_->free(*h);
-    if (backing_) return store_in_backing(index, data, huge);  // as zswap falls back to swap
-    counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
-    return Error::limit_reached;
-  }
-  std::lock_guard lock(stripe(index));
-  set_reverse(*h, index);
-  publish(index, {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed,
-                  false});
-  return Error::ok;
+  return *h;
 }
 
 // Only an allocation that took new pages can break the limit. Lazy commit keeps a zspage's
@@ -207,10 +251,15 @@ bool Store::room_after_writeback() {
 // not a memory limit), else limit_reached (the write was refused for the limit; the backing
 // file's failure is counted in bd_write_failures and backing_failure() says why).
 Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge) {
+  if (!take_budget()) {
+    counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
+    return Error::limit_reached;
+  }
   auto slot = backing_->alloc_slot();
   Error e = slot ? backing_->write_slot(*slot, data) : slot.error();
   if (e != Error::ok) {
     if (slot) backing_->free_slot(*slot);
+    return_budget();
     counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
     counters_.rejected_writes.fetch_add(1, std::memory_order_relaxed);
     return e == Error::no_space ? e : Error::limit_reached;
@@ -230,19 +279,20 @@ bool Store::over_limit(std::size_t extra) const {
 void Store::make_room(std::size_t incoming) {
   if (!backing_ || !over_limit(incoming)) return;
   std::lock_guard lock(writeback_mutex_);
-  if (!over_limit(incoming)) return;  // someone made room meanwhile
+  if (!over_limit(incoming)) return;  // someone (the background writer) made room meanwhile
   counters_.pool_limit_hit.fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t limit = options_.mem_limit;
-  const std::uint64_t target =
-      limit / 100 * options_.accept_percent + limit % 100 * options_.accept_percent / 100;
-  const std::uint64_t held = pool_->total_bytes();
-  if (held <= target) return;
-  const std::size_t pages = (held - target + options_.page_size - 1) / options_.page_size;
-  pool_->shrink(pages);
+  counters_.writer_stalls.fetch_add(1, std::memory_order_relaxed);
+  reclaim_to(percent_of_limit(options_.accept_percent));
 }
 
-void Store::publish(std::uint64_t index, Entry entry) {
+std::uint64_t Store::percent_of_limit(std::uint32_t percent) const {
+  const std::uint64_t limit = options_.mem_limit;
+  return limit / 100 * percent + limit % 100 * percent / 100;
+}
+
+void Store::publish(std::uint64_t index, Entry entry, bool incompressible) {
   release(this->entry(index));
+  set_access(index, entry.kind == Kind::compressed || entry.kind == Kind::huge, incompressible);
   switch (entry.kind) {
     case Kind::same_filled:
       counters_.same_pages.fetch_add(1, std::memory_order_relaxed);
@@ -300,7 +350,7 @@ Error Store::discard(std::uint64_t index) {
 
 Error Store::write_same_filled(std::uint64_t index, std::uint64_t word) {
   if (index >= options_.pages) return Error::invalid_argument;
-  if (entries_.find_or_make(index) == nullptr) return Error::out_of_memory;
+  if (!make_page_slots(index)) return Error::out_of_memory;
   std::lock_guard lock(stripe(index));
   publish(index, {word, 0, Kind::same_filled, false});
   return Error::ok;
@@ -329,9 +379,23 @@ Error Store::evict(Pool& pool, Handle h) {
   std::lock_guard lock(stripe(index));
   Entry& e = entry(index);  // published, so its chunk was made
   if ((e.kind != Kind::compressed && e.kind != Kind::huge) || e.value != h) return Error::ok;
+  (void)pool;  // the store's own pool_
+  return write_back_locked(index, e);  // an error: the pool restores the zspage
+}
+
+// Copies the object to a fresh backing slot (checksummed), points the entry at it and frees the
+// handle (publish). On any failure the page stays in memory and the budget gets its page back.
+Error Store::write_back_locked(std::uint64_t index, Entry& e) {
+  if (!take_budget()) return Error::limit_reached;
+  const Error w = copy_to_backing(index, e);
+  if (w != Error::ok) return_budget();
+  return w;
+}
+
+Error Store::copy_to_backing(std::uint64_t index, Entry& e) {
   std::span<std::byte> data = scratch(kIo, e.length);
-  if (data.empty()) return Error::out_of_memory;  // the pool keeps the zspage
-  if (const Error r = pool.read(h, data); r != Error::ok) return r;
+  if (data.empty()) return Error::out_of_memory;
+  if (const Error r = pool_->read(e.value, data); r != Error::ok) return r;
   auto backing_slot = backing_->alloc_slot();
   if (!backing_slot) {
     counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
@@ -340,7 +404,7 @@ Error Store::evict(Pool& pool, Handle h) {
   if (const Error w = backing_->write_slot(*backing_slot, data); w != Error::ok) {
     backing_->free_slot(*backing_slot);
     counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
-    return w;  // the pool restores the zspage: the page stays in memory
+    return w;
   }
   counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
   counters_.written_back_pages.fetch_add(1, std::memory_order_relaxed);
@@ -364,10 +428,11 @@ std::size_t Store::compact() {
 
 Error Store::read(std::uint64_t index, std::span<std::byte> out) {
   if (index >= options_.pages || out.size() != options_.page_size) return Error::invalid_argument;
-  std::lock_guard lock(stripe(index));
+  std::unique_lock lock(stripe(index));
   static constexpr Entry kNeverWritten{};
   const Entry* found = entries_.find(index);
   const Entry& e = found != nullptr ? *found : kNeverWritten;
+  if (found != nullptr) touch(index, kRefOnRead);
   switch (e.kind) {
     case Kind::empty:
       std::memset(out.data(), 0, out.size());
@@ -378,10 +443,40 @@ Error Store::read(std::uint64_t index, std::span<std::byte> out) {
     case Kind::compressed:
     case Kind::huge:
       return read_from_pool(e, out);
-    case Kind::written_back:
-      return read_from_backing(e, out);
+    case Kind::written_back: {
+      std::span<const std::byte> stored;
+      const Error r = read_from_backing(e, out, &stored);
+      if (r == Error::ok && options_.promote_on_read) promote(index, e, stored, lock);
+      return r;
+    }
   }
   return Error::invalid_argument;
+}
+
+// A written-back page just read (its stored bytes in this thread's kIo scratch, stripe lock held
+// in `lock`) goes back into the pool, as a page read from swap comes back to memory: its stored
+// bytes are copied (no recompression), the lock is dropped to make room, and the page is
+// published only if it still holds the same backing slot (a write or discard meanwhile wins).
+// A pool that cannot take it leaves the page where it was.
+void Store::promote(std::uint64_t index, const Entry& e, std::span<const std::byte> stored,
+                    std::unique_lock<std::mutex>& lock) {
+  const std::span<std::byte> copy = scratch(kCompress, stored.size());
+  if (copy.empty()) return;
+  std::memcpy(copy.data(), stored.data(), stored.size());
+  const Entry was = e;
+  lock.unlock();
+  auto h = allocate_in_pool(copy);
+  if (!h) return;
+  lock.lock();
+  Entry& now = entry(index);
+  if (now.kind != Kind::written_back || now.value != was.value) {
+    (void)pool_->free(*h);
+    return;
+  }
+  set_reverse(*h, index);
+  publish(index, {*h, was.length, was.was_huge ? Kind::huge : Kind::compressed, false});
+  touch(index, kRefOnRead);
+  counters_.promoted_pages.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Decompresses straight from the mapped object: no copy out of the pool.
@@ -391,7 +486,8 @@ Error Store::read_from_pool(const Entry& e, std::span<std::byte> out) {
   return decode({mapping->data(), e.length}, e.kind == Kind::huge, out);
 }
 
-Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
+Error Store::read_from_backing(const Entry& e, std::span<std::byte> out,
+                               std::span<const std::byte>* stored) {
   std::span<std::byte> data = scratch(kIo, options_.page_size);
   if (data.empty()) return Error::out_of_memory;
   std::size_t len = 0;
@@ -401,7 +497,8 @@ Error Store::read_from_backing(const Entry& e, std::span<std::byte> out) {
     return r != Error::ok ? r : Error::checksum_mismatch;
   }
   counters_.bd_reads.fetch_add(1, std::memory_order_relaxed);
-  return decode(data.first(len), e.was_huge, out);
+  *stored = data.first(len);
+  return decode(*stored, e.was_huge, out);
 }
 
 Error Store::decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const {
@@ -422,6 +519,7 @@ StoreStats Store::stats() const {
 #define ZSPOOL_STORE_COPY(name, desc) s.name = counters_.name.load(std::memory_order_relaxed);
   ZSPOOL_STORE_OWN_MM_STAT(ZSPOOL_STORE_COPY)
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_COPY)
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_COPY)
 #undef ZSPOOL_STORE_COPY
   s.orig_data_size = s.stored_pages * options_.page_size;
   s.mem_used_total = s.pool.pages * options_.page_size;
@@ -446,8 +544,22 @@ std::string format_store_stats_table(const StoreStats& s) {
 #define ZSPOOL_STORE_ROW(name, desc) out += fmt::format("{:<22} {:>14}  {}\n", #name, s.name, desc);
   ZSPOOL_MM_STAT(ZSPOOL_STORE_ROW)
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_ROW)
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_ROW)
 #undef ZSPOOL_STORE_ROW
   return out;
+}
+
+std::string bd_stat_line(const StoreStats& s) {
+  return fmt::format("{} {} {}", s.bd_count, s.bd_reads, s.bd_writes);
+}
+
+std::string policy_stat_line(const StoreStats& s) {
+  std::string line;
+#define ZSPOOL_POLICY_WORD(name, desc) \
+  line += fmt::format("{}{}={}", line.empty() ? "" : " ", #name, s.name);
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_POLICY_WORD)
+#undef ZSPOOL_POLICY_WORD
+  return line;
 }
 
 MmStat mm_stat(const StoreStats& s) {
@@ -473,7 +585,19 @@ nlohmann::ordered_json store_counters_json(const StoreStats& s) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
 #define ZSPOOL_STORE_KEY(name, desc) j[#name] = s.name;
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_KEY)
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_KEY)
 #undef ZSPOOL_STORE_KEY
+  return j;
+}
+
+nlohmann::ordered_json trace_stats_json(const StoreStats& s) {
+  nlohmann::ordered_json j = mm_stat_json(mm_stat(s));
+  j["bd_count"] = s.bd_count;
+  j["bd_reads"] = s.bd_reads;
+  j["bd_writes"] = s.bd_writes;
+#define ZSPOOL_POLICY_KEY(name, desc) j[#name] = s.name;
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_POLICY_KEY)
+#undef ZSPOOL_POLICY_KEY
   return j;
 }
 

@@ -23,16 +23,20 @@
 //   └────────────────────────┴──────────┴──────┴──────┘    never moved)
 //   guarded by stripes_[i % kStripes]                    set and cleared under stripe(i)
 //
-// The page table is made lazily (chunked_table.h): 4096 entries (64 KiB) at a time, on the
-// first write to one of their pages, so a store's up-front cost is 8 bytes per 4096 pages of
-// capacity (1.3 MiB for 700,000,000 pages). A page whose chunk was never made is empty. A
-// write that cannot make its chunk fails with out_of_memory before it changes anything.
+// The page table is made lazily (chunked_table.h): 4096 entries (64 KiB) and their 4096 access
+// words (16 KiB, below) at a time, on the first write to one of their pages, so a store's
+// up-front cost is 16 bytes per 4096 pages of capacity (2.7 MiB for 700,000,000 pages). A page
+// whose chunk was never made is empty. A write that cannot make its chunk fails with
+// out_of_memory before it changes anything.
 //
 // Locking: one mutex per stripe of pages (page i -> stripe i % kStripes) guards the entries.
 //
 //   writeback_mutex_ ─▶ [pool reclaim: no pool lock] ─▶ evict: stripe(page) ─▶ pool locks
 //                                                                            ─▶ backing file
+//   writeback_mutex_ ─▶ page policy / writeback(kind): stripe(page) ─▶ pool locks, backing file
+//                    ─▶ pool compact (no stripe lock)
 //   write / read / discard:                                 stripe(page) ─▶ pool locks
+//   background_mutex_: a leaf (taken alone, to wait for or post a wake-up)
 //
 //   No one holds two stripe locks, and nothing that can run the evict handler (pool
 //   shrink/reclaim) is called with a stripe lock held, because the handler takes the stripe
@@ -42,8 +46,8 @@
 //   1. same-filled? -> publish {same_filled, word}.
 //   2. compress (no lock) into a per-thread buffer of the compressor's worst case (so lz4 runs
 //      unbounded and nothing is copied twice); >= huge_class_size -> the raw page.
-//   3. with a mem_limit and a backing file, write back cold zspages until the pool is under
-//      accept_percent of the limit (zswap's hysteresis) — no lock held.
+//   3. with a mem_limit and a backing file, write back (by the writeback policy) until the pool
+//      is under accept_percent of the limit (zswap's hysteresis) — no lock held.
 //   4. pool malloc + write. If that allocation took new pages and the pool is now over the
 //      limit (with a backing file: still over it after writing back again), free it; with a
 //      backing file, write the page straight to it (as zswap sends a rejected page to swap),
@@ -57,10 +61,50 @@
 // map; lock stripe(page); if the entry still holds this handle, copy the object to a fresh
 // backing slot (checksummed), point the entry at it, free the handle. A failed backing write
 // returns an error: the pool keeps the zspage (restore_freelist) and nothing is lost.
+//
+// Writeback policy (StoreOptions::writeback_policy), what make_room and the background writer
+// write back:
+//   zspage  the pool's coldest zspage (its LRU orders zspages by their last allocation: the
+//           seed's design, kept for comparison)
+//   page    (default) the store's own per-page recency: a CLOCK over the page table with a
+//           2-bit reference count (GCLOCK). A write raises a page's count to 1, a read sets it to
+//           3; the hand skips pages not in the pool, decrements a nonzero count, and writes back
+//           a page it finds at 0 (under stripe(page), one object at a time, exactly as the evict
+//           handler does), then compacts the pool so that the freed objects free pages. A page
+//           read since the hand last passed survives at least two more passes (its second
+//           chances); a page written once and never read goes on the hand's next pass over it.
+//
+// Per-page access word, 4 bytes per page beyond the 16-byte Entry (a parallel chunked table,
+// made with the entry's chunk; every change is an atomic read-modify-write, so it is read and
+// cleared without the stripe lock by the hand, mark_idle and the selective writeback):
+//
+//   31        30     29     28..27   26 ........................................... 0
+//   ┌─────────┬──────┬──────┬────────┬─────────────────────────────────────────────────┐
+//   │resident │ idle │incom-│ ref    │ last access: whole seconds since the store was  │
+//   │(in pool)│      │press.│ (0..3) │ made, saturating at 2^27 - 1 (4.2 years)         │
+//   └─────────┴──────┴──────┴────────┴─────────────────────────────────────────────────┘
+//   resident       the entry is compressed or huge (set and cleared by publish, stripe held)
+//   idle           marked by mark_idle(); any read or write clears it; only resident pages
+//   incompressible the compressor could not make the page smaller than page_size at all (a
+//                  subset of huge, which is >= huge_class_size)
+//   ref            the CLOCK's reference count (above)
+//
+// Background writer (StoreOptions::background_writer, with a limit and a backing file): one
+// thread, woken by a write that leaves the pool above high_watermark_percent of the limit, writes
+// back (by the policy) down to accept_percent, so writers do not wait for the disk. A writer
+// waits (writer_stalls) only when its allocation finds the pool at the limit itself. The same
+// thread compacts the pool when its freeable pages reach compact_threshold_pages.
+//
+// Writeback budget (zram's writeback_limit): when set, every page written to the backing file
+// (any path: the evict handler, page writeback, selective writeback, a write sent straight to the
+// backing file) takes one page of it; at 0 such writes are refused (writeback_limit_refused): a
+// write over the memory limit then fails with limit_reached.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,6 +112,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "zspool/core/pool.h"
@@ -91,6 +136,20 @@ struct StoreInternals;  // store/internal/store_internals.h: tests reach the bac
 // 95.8-97.3% -> 96.1-97.8%. Set max_chain = kDefaultChain for the kernel's table.
 inline constexpr std::uint32_t kStoreDefaultChain = 16;
 
+// What make_room and the background writer write back (see the top of this file).
+enum class WritebackPolicy : std::uint8_t { page, zspage };
+// Selective writeback (zram's writeback file): which resident pages writeback(kind, n) takes.
+//   idle            marked idle (mark_idle)       huge        stored raw in the pool
+//   incompressible  did not compress at all      idle_huge   both idle and huge
+//   all             any, coldest first (the CLOCK's order)
+enum class WritebackKind : std::uint8_t { idle, huge, incompressible, idle_huge, all };
+// "page" / "zspage" and back; nullopt for anything else.
+ZSPOOL_API std::string_view writeback_policy_name(WritebackPolicy policy);
+ZSPOOL_API std::optional<WritebackPolicy> parse_writeback_policy(std::string_view name);
+// "idle", "huge", "incompressible", "idle+huge", "all" and back.
+ZSPOOL_API std::string_view writeback_kind_name(WritebackKind kind);
+ZSPOOL_API std::optional<WritebackKind> parse_writeback_kind(std::string_view name);
+
 struct StoreOptions {
   std::uint32_t page_size = 4096;
   std::uint32_t max_chain = kStoreDefaultChain;  // 1 .. kMaxChain
@@ -103,6 +162,17 @@ struct StoreOptions {
   // Let backing_path name a block device. Off by default: a block device may hold a
   // filesystem, which writeback destroys (see backing_file.h for what else is refused).
   bool allow_block_device = false;
+  // Writeback by per-page recency (page) or by the pool's zspage LRU (zspage).
+  WritebackPolicy writeback_policy = WritebackPolicy::page;
+  // A background thread writes back from high_watermark_percent of mem_limit down to
+  // accept_percent (needs mem_limit and a backing file; otherwise it is not started).
+  bool background_writer = false;
+  std::uint32_t high_watermark_percent = 95;  // accept_percent .. 100
+  // Background compaction once the pool's freeable pages (PoolStats) reach this many; 0: off.
+  std::uint64_t compact_threshold_pages = 0;
+  // A read of a written-back page brings it back into memory (as a page read from swap comes
+  // back), freeing its backing slot; off: it stays on the backing file (zram's behaviour).
+  bool promote_on_read = false;
 };
 
 // Store statistics, declared once: zram's mm_stat nine fields first, in zram's order.
@@ -130,6 +200,26 @@ struct StoreOptions {
   X(written_back_pages, "pages moved to the backing file, ever")                    \
   X(rejected_writes, "writes refused with limit_reached")
 
+// The writeback policy's statistics (issue 14): writeback per kind, idle pages, the budget
+// (zram's writeback_limit_enable / writeback_limit), the background writer and compactor.
+#define ZSPOOL_STORE_POLICY_COUNTERS(X)                                                   \
+  X(wb_idle_pages, "pages written back by writeback(idle)")                               \
+  X(wb_huge_pages, "pages written back by writeback(huge)")                               \
+  X(wb_incompressible_pages, "pages written back by writeback(incompressible)")           \
+  X(wb_idle_huge_pages, "pages written back by writeback(idle+huge)")                     \
+  X(wb_all_pages, "pages written back by writeback(all)")                                 \
+  X(wb_page_policy_pages, "pages written back by the page policy (limit, background)")    \
+  X(idle_pages, "pages in memory marked idle")                                            \
+  X(incompressible_pages, "pages in memory that did not compress at all")                 \
+  X(writeback_limit_enable, "1 when a writeback budget is set")                           \
+  X(writeback_limit, "pages the budget still lets go to the backing file")                \
+  X(writeback_limit_refused, "backing writes refused because the budget was spent")       \
+  X(bg_writeback_runs, "background writer runs (pool above the high watermark)")          \
+  X(bg_writeback_pages, "pages the background writer wrote back")                         \
+  X(writer_stalls, "writes that had to write back themselves (pool at the limit)")        \
+  X(bg_compactions, "background compactions (freeable pages past the threshold)")           \
+  X(promoted_pages, "written-back pages a read brought back into memory (promote_on_read)")
+
 // The mm_stat fields the store counts itself (the others come from the pool or the options).
 #define ZSPOOL_STORE_OWN_MM_STAT(X)                       \
   X(compr_data_size, "compressed bytes held in the pool") \
@@ -144,6 +234,7 @@ struct StoreStats {
 #define ZSPOOL_STORE_FIELD(name, desc) std::uint64_t name = 0;
   ZSPOOL_MM_STAT(ZSPOOL_STORE_FIELD)
   ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_FIELD)
+  ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_FIELD)
 #undef ZSPOOL_STORE_FIELD
   PoolStats pool;
 };
@@ -163,6 +254,10 @@ ZSPOOL_API double mm_stat_efficiency(const MmStat& s);
 // zram's mm_stat line: the nine numbers, space-separated, in zram's order.
 ZSPOOL_API std::string mm_stat_line(const StoreStats& s);
 ZSPOOL_API std::string format_store_stats_table(const StoreStats& s);
+// zram's bd_stat line: bd_count bd_reads bd_writes (pages), space-separated.
+ZSPOOL_API std::string bd_stat_line(const StoreStats& s);
+// The writeback policy's counters as "name=value" words, space-separated, in declaration order.
+ZSPOOL_API std::string policy_stat_line(const StoreStats& s);
 // One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
 ZSPOOL_API std::string format_store_stats_json(const StoreStats& s);
 
@@ -178,7 +273,8 @@ class ZSPOOL_API Store {
   // The most pages a store may have: at most kMaxPages, and the page table's directory (8 bytes
   // per 4096 pages, made at creation) may take at most half of what this process may use
   // (os::memory_budget(): cgroup, RLIMIT_AS, available memory). The entries themselves, 16
-  // bytes a written page, are made as pages are written.
+  // bytes a written page, and the access words, 4 bytes a written page (the directory, 8 bytes per
+  // 4096 pages, counts twice), are made as pages are written.
   static std::uint64_t max_pages();
   static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 40;
   ~Store();
@@ -193,8 +289,12 @@ class ZSPOOL_API Store {
   Error write(std::uint64_t index, std::span<const std::byte> page);
   // Never-written and discarded pages read as zeros. A written-back page whose backing read
   // fails or mismatches its checksum returns io_error / checksum_mismatch, never wrong data.
+  // With promote_on_read, a written-back page read successfully goes back into memory.
   Error read(std::uint64_t index, std::span<std::byte> out);
   Error discard(std::uint64_t index);
+  // Whether page `index` is in memory now (in the pool or same-filled): a read would not touch
+  // the backing file. Empty and written-back pages are not.
+  bool in_memory(std::uint64_t index) const;
   // Stores page `index` as the same-filled page of `word` without reading or compressing any
   // data: what write() does for such a page, for callers that know the content (a block
   // device's write-zeroes). invalid_argument if index >= capacity().
@@ -213,6 +313,21 @@ class ZSPOOL_API Store {
   // Error unsupported without a backing file.
   Result<std::size_t> writeback(std::size_t n_pages);
 
+  // zram's idle file: marks every page in memory (compressed or huge) idle; any later read or
+  // write of a page clears its mark. Returns the pages newly marked.
+  std::size_t mark_idle();
+  // Marks idle only the pages in memory not read or written for at least `age` (whole seconds).
+  std::size_t mark_idle(std::chrono::seconds age);
+  // zram's writeback file: writes back up to `max_pages` pages in memory of `kind` (ascending
+  // page order; `all` in the CLOCK's coldest-first order); returns pages written back. Errors:
+  // unsupported without a backing file; limit_reached when the budget is spent before any page
+  // could go. A backing write that fails stops it (the page stays in memory).
+  Result<std::size_t> writeback(WritebackKind kind,
+                                std::size_t max_pages = static_cast<std::size_t>(-1));
+  // zram's writeback_limit: at most `pages` more pages go to the backing file; nullopt: no budget.
+  void set_writeback_limit(std::optional<std::uint64_t> pages);
+  WritebackPolicy writeback_policy() const { return options_.writeback_policy; }
+
   StoreStats stats() const;
   std::uint32_t page_size() const { return options_.page_size; }
   std::uint64_t capacity() const { return options_.pages; }
@@ -226,7 +341,9 @@ class ZSPOOL_API Store {
   // 4096 pages of which at least one was ever written).
   std::uint64_t page_table_bytes() const {
     return decltype(entries_)::directory_bytes(capacity()) +
-           entries_.chunks_made() * kEntryChunk * sizeof(Entry);
+           entries_.chunks_made() * kEntryChunk * sizeof(Entry) +
+           decltype(access_)::directory_bytes(capacity()) +
+           access_.chunks_made() * kEntryChunk * sizeof(std::uint32_t);
   }
 
  private:
@@ -242,25 +359,79 @@ class ZSPOOL_API Store {
   static constexpr std::size_t kStripes = 1024;
   static constexpr std::size_t kEntryChunk = 4096;
   static constexpr std::size_t kReverseChunk = std::size_t{1} << 16;
+  // The access word's bits (see the top of this file).
+  static constexpr std::uint32_t kResident = 1u << 31;
+  static constexpr std::uint32_t kIdle = 1u << 30;
+  static constexpr std::uint32_t kIncompressible = 1u << 29;
+  static constexpr unsigned kRefShift = 27;
+  static constexpr std::uint32_t kRefMask = 3u << kRefShift;
+  static constexpr std::uint32_t kTimeMask = (1u << kRefShift) - 1;
+  static constexpr std::uint32_t kRefOnWrite = 1, kRefOnRead = 3;
+  static_assert(sizeof(std::atomic<std::uint32_t>) == 4);
+  static std::uint32_t ref_of(std::uint32_t word) { return (word & kRefMask) >> kRefShift; }
 
   explicit Store(StoreOptions options);
   static PoolOptions pool_options(const StoreOptions& options);
   std::mutex& stripe(std::uint64_t index) const { return stripes_[index % kStripes]; }
   Error create_parts(std::string* why);
   Entry& entry(std::uint64_t index) { return *entries_.find(index); }  // its chunk was made
-  void publish(std::uint64_t index, Entry entry);  // stripe lock held, chunk made
+  // stripe lock held, chunk made; `incompressible`: the page did not compress at all.
+  void publish(std::uint64_t index, Entry entry, bool incompressible = false);
   void release(const Entry& old);                  // stripe lock held
+  // `*incompressible`: the compressor could not make the page smaller than page_size at all.
   std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page,
-                                                          std::span<std::byte> out);
-  Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge);
+                                                          std::span<std::byte> out,
+                                                          bool* incompressible);
+  Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge,
+                      bool incompressible = false);
+  bool make_page_slots(std::uint64_t index);
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
   bool over_limit(std::size_t extra = 0) const;
   bool grew_past_limit(std::size_t pages_before) const;
   bool room_after_writeback();
   Error evict(Pool& pool, Handle h);
+  // Writes the resident page `index` (entry e) to a backing slot and publishes it there; stripe
+  // lock held. Takes a page of the budget (limit_reached when spent).
+  Error write_back_locked(std::uint64_t index, Entry& e);
+  Error copy_to_backing(std::uint64_t index, Entry& e);
+  // Writes back page `index` if it is still resident and `wanted(word, entry)`; no lock held.
+  // Returns ok and sets *written when it went; the backing file's or the budget's error if not.
+  template <typename Wanted>
+  Error write_back_if(std::uint64_t index, Wanted&& wanted, std::size_t* bytes);
+  // The policy's reclaim down to `target` pool bytes; writeback_mutex_ held. Pages written back.
+  std::size_t reclaim_to(std::uint64_t target);
+  std::size_t reclaim_pages_to(std::uint64_t target);
+  // The CLOCK: writes back unreferenced pages until `bytes` stored bytes or `max_pages` went
+  // (or two sweeps found none); writeback_mutex_ held. Pages written back.
+  std::size_t clock_writeback(std::uint64_t bytes, std::size_t max_pages);
+  std::uint64_t percent_of_limit(std::uint32_t percent) const;
+  // The access word: reads and writes (touch), the clock (now_seconds), the idle count.
+  std::atomic<std::uint32_t>* access(std::uint64_t index) const { return access_.find(index); }
+  void touch(std::uint64_t index, std::uint32_t ref);
+  void set_access(std::uint64_t index, bool resident, bool incompressible);  // by publish
+  std::uint32_t now_seconds() const;
+  void forget_idle(std::uint32_t old_word);
+  template <typename F>
+  void for_each_access_word(F&& f) const;
+  bool age_page(std::atomic<std::uint32_t>& w);
+  std::atomic<std::uint64_t>& kind_counter(WritebackKind kind);
+  bool take_budget();
+  void return_budget();
+  // The background writer and compactor.
+  bool wants_background_thread() const;
+  bool writes_back_in_background() const;
+  void background_loop();
+  void kick_background_writer();
+  void write_back_in_background();
+  void compact_in_background();
   Error read_from_pool(const Entry& e, std::span<std::byte> out);
-  Error read_from_backing(const Entry& e, std::span<std::byte> out);
+  // *stored: the bytes the slot held, in this thread's kIo scratch (valid until it is reused).
+  Error read_from_backing(const Entry& e, std::span<std::byte> out,
+                          std::span<const std::byte>* stored);
+  void promote(std::uint64_t index, const Entry& e, std::span<const std::byte> stored,
+               std::unique_lock<std::mutex>& lock);
+  Result<Handle> allocate_in_pool(std::span<const std::byte> data);
   Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
 
   // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's
@@ -278,7 +449,19 @@ class ZSPOOL_API Store {
   internal::ChunkedTable<Entry, kEntryChunk> entries_;
   mutable std::unique_ptr<std::mutex[]> stripes_;
   internal::ChunkedTable<std::atomic<std::uint64_t>, kReverseChunk> reverse_;
-  std::mutex writeback_mutex_;  // one writer making room at a time
+  std::mutex writeback_mutex_;  // one writer making room at a time; guards clock_hand_
+  // The per-page access words (see the top of this file); a chunk made with the entries' chunk.
+  mutable internal::ChunkedTable<std::atomic<std::uint32_t>, kEntryChunk> access_;
+  std::uint64_t clock_hand_ = 0;
+  std::chrono::steady_clock::time_point born_ = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> clock_offset_s_{0};  // tests move the clock forward (StoreInternals)
+  // The background writer: background_mutex_ is a leaf lock guarding background_stop_ and
+  // background_kicked_ (lock order: writeback_mutex_ is never taken with it held).
+  std::mutex background_mutex_;
+  std::condition_variable background_cv_;
+  bool background_stop_ = false;
+  bool background_kicked_ = false;
+  std::thread background_;
 
   // The figures the store counts itself, each named as the statistic it feeds: the
   // ZSPOOL_STORE_COUNTERS, and the mm_stat fields not taken from the pool.
@@ -286,6 +469,7 @@ class ZSPOOL_API Store {
 #define ZSPOOL_STORE_COUNTER(name, desc) std::atomic<std::uint64_t> name{0};
     ZSPOOL_STORE_OWN_MM_STAT(ZSPOOL_STORE_COUNTER)
     ZSPOOL_STORE_COUNTERS(ZSPOOL_STORE_COUNTER)
+    ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_STORE_COUNTER)
 #undef ZSPOOL_STORE_COUNTER
   };
   Counters counters_;

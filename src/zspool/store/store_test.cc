@@ -637,16 +637,19 @@ TEST(Store, PageTableIsMadeAsPagesAreWrittenNotAtCreation) {
   auto s = make_store({.pages = kPages});
   ASSERT_NE(s, nullptr);
   EXPECT_LT(resident_bytes_now(), before + (std::uint64_t{64} << 20)) << "an eager page table";
-  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8);  // the directory only
+  // The directories only: the entries' and the access words' (8 bytes per 4096 pages each).
+  constexpr std::uint64_t kDirectories = 2 * (kPages / 4096 * 8 + 8);
+  EXPECT_EQ(s->page_table_bytes(), kDirectories);
   const std::vector<std::byte> page = make_page(7, 1, Flavour::text);
   ASSERT_EQ(s->write(kPages - 1, page), Error::ok);
   ASSERT_EQ(s->write(0, page), Error::ok);
-  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);  // two chunks
+  // Two chunks: 4096 entries of 16 bytes and 4096 access words of 4 bytes each.
+  EXPECT_EQ(s->page_table_bytes(), kDirectories + 2 * 4096 * (16 + 4));
   EXPECT_TRUE(reads_back(*s, kPages - 1, page));
   EXPECT_TRUE(reads_back(*s, 0, page));
   EXPECT_TRUE(reads_back(*s, kPages / 2, std::vector<std::byte>(kPage)));  // never written
   EXPECT_EQ(s->discard(kPages / 2), Error::ok);  // nothing to drop, and no chunk made for it
-  EXPECT_EQ(s->page_table_bytes(), kPages / 4096 * 8 + 8 + 2 * 4096 * 16);
+  EXPECT_EQ(s->page_table_bytes(), kDirectories + 2 * 4096 * (16 + 4));
   ASSERT_EQ(s->discard(0), Error::ok);
   EXPECT_TRUE(reads_back(*s, 0, std::vector<std::byte>(kPage)));
   EXPECT_EQ(s->stats().stored_pages, 1u);

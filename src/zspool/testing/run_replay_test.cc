@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "zspool/store/store.h"
 #include "zspool/testing/cli_test_util.h"
 
 namespace zspool::tools {
@@ -275,6 +276,14 @@ std::vector<std::vector<std::uint64_t>> mm_stat_lines(const std::string& out) {
   return lines;
 }
 
+// One JSON value per line of `out`.
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::istringstream in(out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(in, line);) objects.push_back(nlohmann::json::parse(line));
+  return objects;
+}
+
 constexpr const char* kSmallTrace = R"(# a small trace
 write 0
 write 1 5        # page 5 of the data file as page 1
@@ -315,9 +324,15 @@ TEST_F(ReplayTest, JsonPrintsOneObjectPerLine) {
   std::vector<nlohmann::json> objects;
   for (std::string line; std::getline(in, line);) objects.push_back(nlohmann::json::parse(line));
   ASSERT_EQ(objects.size(), 3u) << o.out;
+  // The nine mm_stat names, zram's bd_stat three, and the writeback policy's counters.
+#define ZSPOOL_COUNT_ONE(name, desc) +1
+  constexpr std::size_t kPolicyCounters = 0 ZSPOOL_STORE_POLICY_COUNTERS(ZSPOOL_COUNT_ONE);
+#undef ZSPOOL_COUNT_ONE
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(objects[i].size(), 9u) << objects[i].dump();
+    EXPECT_EQ(objects[i].size(), 9u + 3u + kPolicyCounters) << objects[i].dump();
     for (const char* name : kMmStatNames) EXPECT_TRUE(objects[i].contains(name)) << name;
+    for (const char* name : {"bd_count", "bd_reads", "bd_writes", "idle_pages", "writeback_limit"})
+      EXPECT_TRUE(objects[i].contains(name)) << name;
   }
   EXPECT_EQ(objects[0]["orig_data_size"], 3 * kPageSize);
   EXPECT_EQ(objects[2]["reads"], 6);
@@ -384,6 +399,39 @@ TEST_F(ReplayTest, PagesBeyondTheDataFileOrTheStore) {
   expect_one_line_error(replay_args(trace("write 0 15\nwrite 20\n")), 2, ":2: page 20");
   expect_one_line_error(replay_args(trace("write 5\nread 8\n"), {"--pages", "8"}), 2,
                         ":2: page 8 is beyond the store's 8 pages");
+}
+
+// Issue 14's commands end to end: idle marking, selective writeback of the idle pages under a
+// budget, a spent budget refusing (not a failure), writeback of the coldest; bd_stat in stats.
+TEST_F(ReplayTest, IdleSelectiveWritebackAndTheBudget) {
+  std::string text;
+  for (int p = 0; p < 16; ++p) text += "write " + std::to_string(p) + "\n";
+  text += "idle\nread 0\nread 1\nwriteback-limit 10\nwriteback idle\nstats\n";
+  text += "writeback idle\nstats\n";
+  text += "writeback-limit 100\nwriteback all 2\nidle 0\nstats\n";
+  for (int p = 0; p < 16; ++p) text += "read " + std::to_string(p) + "\n";
+  const auto args = replay_args(trace(text), {"--backing", dir_ / "backing", "--json"});
+  const Outcome o = run_zspool(args);
+  ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
+  const std::vector<nlohmann::json> objects = json_lines(o.out);
+  ASSERT_EQ(objects.size(), 4u) << o.out;
+  EXPECT_EQ(objects[0]["bd_count"], 10) << objects[0].dump();
+  EXPECT_EQ(objects[0]["bd_writes"], 10);
+  EXPECT_EQ(objects[0]["wb_idle_pages"], 10);
+  EXPECT_EQ(objects[0]["writeback_limit"], 0);
+  EXPECT_EQ(objects[0]["idle_pages"], 4);  // 14 marked idle and not read, 10 of them went
+  EXPECT_EQ(objects[1]["bd_count"], 10) << objects[1].dump();
+  EXPECT_GE(objects[1]["writeback_limit_refused"], 1);
+  EXPECT_EQ(objects[2]["bd_count"], 12) << objects[2].dump();
+  EXPECT_EQ(objects[2]["wb_all_pages"], 2);
+  EXPECT_EQ(objects[2]["idle_pages"], 4);  // the pages left in memory, none read since
+  EXPECT_EQ(objects[3]["verified"], 18);
+  EXPECT_EQ(objects[3]["errors"], 0);
+  const auto text_args = replay_args(trace("write 0\nwriteback all\nread 0\nstats\n"),
+                                     {"--backing", dir_ / "backing2"});
+  const Outcome t = run_zspool(text_args);
+  ASSERT_TRUE(t.exited && t.status == 0) << describe(text_args, t);
+  EXPECT_NE(t.out.find("\nbd_stat 1 1 1\npolicy_stat "), std::string::npos) << t.out;
 }
 
 TEST_F(ReplayTest, WritebackNeedsABackingFile) {

@@ -32,13 +32,16 @@ struct VerbSpec {
   std::string_view usage;
 };
 
-constexpr std::array<VerbSpec, 6> kVerbs = {{
+constexpr std::array<VerbSpec, 8> kVerbs = {{
     {TraceVerb::write, "write", 1, 2, "write P [Q]"},
     {TraceVerb::read, "read", 1, 1, "read P"},
     {TraceVerb::discard, "discard", 1, 1, "discard P"},
     {TraceVerb::compact, "compact", 0, 0, "compact"},
-    {TraceVerb::writeback, "writeback", 1, 1, "writeback N"},
+    {TraceVerb::writeback, "writeback", 1, 2,
+     "writeback N | writeback idle|huge|incompressible|idle+huge|all [N]"},
     {TraceVerb::stats, "stats", 0, 0, "stats"},
+    {TraceVerb::idle, "idle", 0, 1, "idle [SECONDS]"},
+    {TraceVerb::writeback_limit, "writeback-limit", 1, 1, "writeback-limit N"},
 }};
 
 const VerbSpec* find_verb(std::string_view name) {
@@ -117,16 +120,41 @@ std::string arity_message(const VerbSpec& spec, std::size_t given) {
   return fmt::format("'{}' {}, got {} (usage: {})", spec.name, takes, given, spec.usage);
 }
 
+// Verbs whose numbers are counts, not page numbers.
+bool takes_counts(TraceVerb verb) {
+  return verb == TraceVerb::writeback || verb == TraceVerb::idle ||
+         verb == TraceVerb::writeback_limit;
+}
+
+// `writeback KIND [N]`: takes the kind off the front of args; `writeback N` (a number first)
+// keeps its one argument; anything else is an error.
+std::optional<std::string> take_writeback_kind(TraceOp& op,
+                                               std::span<const std::string_view>& args) {
+  if (op.verb != TraceVerb::writeback) return std::nullopt;
+  op.writeback_kind = parse_writeback_kind(args.front());
+  if (op.writeback_kind) {
+    args = args.subspan(1);
+    return std::nullopt;
+  }
+  if (args.size() == 2 || (!args.front().empty() && !is_digit(args.front().front()) &&
+                           args.front().front() != '-')) {
+    return fmt::format("{} is not a writeback kind (idle, huge, incompressible, idle+huge, all)",
+                       quote(args.front()));
+  }
+  return std::nullopt;
+}
+
 // Fills the op's numeric fields from the verb's arguments, or says which one is bad.
 std::optional<std::string> fill_arguments(TraceOp& op, std::span<const std::string_view> args) {
+  if (auto message = take_writeback_kind(op, args)) return message;
+  op.has_count = !args.empty() && (op.verb == TraceVerb::idle || op.writeback_kind);
   std::array<std::uint64_t, 2> values{};
   for (std::size_t i = 0; i < args.size(); ++i) {
-    auto parsed =
-        op.verb == TraceVerb::writeback ? parse_number(args[i]) : parse_page_number(args[i]);
+    auto parsed = takes_counts(op.verb) ? parse_number(args[i]) : parse_page_number(args[i]);
     if (auto* message = std::get_if<std::string>(&parsed)) return std::move(*message);
     values[i] = std::get<std::uint64_t>(parsed);
   }
-  if (op.verb == TraceVerb::writeback) {
+  if (takes_counts(op.verb)) {
     op.count = values[0];
   } else if (!args.empty()) {
     op.page = values[0];
@@ -147,6 +175,8 @@ void account_pages(Trace& trace, const TraceOp& op) {
     case TraceVerb::compact:
     case TraceVerb::writeback:
     case TraceVerb::stats:
+    case TraceVerb::idle:
+    case TraceVerb::writeback_limit:
       break;
   }
 }
@@ -172,7 +202,7 @@ std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_vi
   if (spec == nullptr) {
     return TraceError{line_number,
                       fmt::format("unknown command {} (expected write, read, discard, compact, "
-                                  "writeback or stats)",
+                                  "writeback, stats, idle or writeback-limit)",
                                   quote(words.front()))};
   }
   const auto args = std::span(words).subspan(1);

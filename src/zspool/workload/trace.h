@@ -11,7 +11,13 @@
 //   discard P       drop page P
 //   compact         compact the pool
 //   writeback N     write back up to N pages to the backing file
-//   stats           print the nine mm_stat numbers
+//   stats           print the nine mm_stat numbers (and bd_stat, the policy's counters)
+//   idle [SECONDS]  mark idle the pages in memory (not accessed for SECONDS, when given)
+//   writeback KIND [N]
+//                   selective writeback: KIND is idle, huge, incompressible, idle+huge or all;
+//                   at most N pages (default: every page of that kind)
+//   writeback-limit N
+//                   the writeback budget: at most N more pages go to the backing file
 //
 // A trace is text: a NUL byte, or a line longer than kMaxTraceLineBytes, is an error on its
 // line (a binary file named by mistake is rejected at once, not parsed as one huge line).
@@ -36,6 +42,8 @@
 #include <variant>
 #include <vector>
 
+#include "zspool/store/store.h"
+
 namespace zspool::tools {
 
 // The largest page number a trace may name: 2^40 - 1 (4 PiB of 4 KiB pages), so the capacity a
@@ -46,9 +54,18 @@ inline constexpr std::size_t kMaxTraceLineBytes = 4096;
 // The largest trace file read_trace_file reads: anything larger is a mistake, not a trace.
 inline constexpr std::uint64_t kMaxTraceFileBytes = std::uint64_t{1} << 30;
 
-enum class TraceVerb : std::uint8_t { write, read, discard, compact, writeback, stats };
+enum class TraceVerb : std::uint8_t {
+  write,
+  read,
+  discard,
+  compact,
+  writeback,
+  stats,
+  idle,
+  writeback_limit,
+};
 
-// "write", "read", "discard", "compact", "writeback", "stats".
+// "write", "read", "discard", "compact", "writeback", "stats", "idle", "writeback-limit".
 std::string_view trace_verb_name(TraceVerb verb);
 
 struct TraceOp {
@@ -56,7 +73,10 @@ struct TraceOp {
   std::size_t line = 0;      // 1-based line of the trace it came from
   std::uint64_t page = 0;    // P: write, read, discard
   std::uint64_t source = 0;  // Q: write (the data file's page)
-  std::uint64_t count = 0;   // N: writeback
+  std::uint64_t count = 0;   // N: writeback, writeback-limit; SECONDS: idle
+  // writeback KIND [N]: the kind (nullopt: `writeback N`, the pool's zspage writeback).
+  std::optional<WritebackKind> writeback_kind;
+  bool has_count = false;  // idle SECONDS / writeback KIND N: the number was given
 
   bool operator==(const TraceOp&) const = default;
 };

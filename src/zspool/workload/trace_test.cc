@@ -180,7 +180,7 @@ TEST(TraceErrors, ExtraArguments) {
   expect_error("discard 1 1\n", 1, "'discard' takes 1 argument");
   expect_error("compact\ncompact now\n", 2, "'compact' takes no arguments, got 1");
   expect_error("stats 1\n", 1, "'stats' takes no arguments");
-  expect_error("writeback 1 2\n", 1, "'writeback' takes 1 argument, got 2");
+  expect_error("writeback 1 2\n", 1, "'1' is not a writeback kind");
 }
 
 TEST(TraceErrors, NonNumericArguments) {
@@ -408,6 +408,50 @@ TEST(TraceParser, RandomTextNeverThrows) {
       EXPECT_EQ(error->message.find('\n'), std::string::npos);
     }
   }
+}
+
+}  // namespace
+}  // namespace zspool::tools
+
+// Issue 14's commands: idle [SECONDS], writeback KIND [N], writeback-limit N.
+namespace zspool::tools {
+namespace {
+
+TEST(TracePolicyCommands, ParseWithTheirArguments) {
+  EXPECT_EQ(only_op("idle"), (TraceOp{.verb = TraceVerb::idle, .line = 1}));
+  EXPECT_EQ(only_op("idle 3600"),
+            (TraceOp{.verb = TraceVerb::idle, .line = 1, .count = 3600, .has_count = true}));
+  EXPECT_EQ(only_op("writeback idle"),
+            (TraceOp{.verb = TraceVerb::writeback,
+                     .line = 1,
+                     .writeback_kind = WritebackKind::idle}));
+  EXPECT_EQ(only_op("writeback idle+huge 12"),
+            (TraceOp{.verb = TraceVerb::writeback,
+                     .line = 1,
+                     .count = 12,
+                     .writeback_kind = WritebackKind::idle_huge,
+                     .has_count = true}));
+  for (const char* kind : {"huge", "incompressible", "all"})
+    EXPECT_EQ(only_op(std::string("writeback ") + kind).writeback_kind, parse_writeback_kind(kind));
+  EXPECT_EQ(only_op("writeback-limit 0"),
+            (TraceOp{.verb = TraceVerb::writeback_limit, .line = 1, .count = 0}));
+  EXPECT_EQ(trace_verb_name(TraceVerb::idle), "idle");
+  EXPECT_EQ(trace_verb_name(TraceVerb::writeback_limit), "writeback-limit");
+  EXPECT_EQ(parse_ok("idle 5\nwriteback all 3\nwriteback-limit 9\n").pages_needed, 0u);
+}
+
+TEST(TracePolicyCommands, ValidateLikeTheOthers) {
+  expect_error("writeback cold\n", 1, "'cold' is not a writeback kind");
+  expect_error("writeback idle x\n", 1, "'x' is not a number");
+  expect_error("writeback huge -1\n", 1, "negative number '-1'");
+  expect_error("writeback all 1 2\n", 1, "'writeback' takes 1 or 2 arguments, got 3");
+  expect_error("idle 1 2\n", 1, "'idle' takes 0 or 1 arguments, got 2");
+  expect_error("idle 1h\n", 1, "'1h' is not a number");
+  expect_error("writeback-limit\n", 1, "usage: writeback-limit N");
+  expect_error("writeback-limit -3\n", 1, "negative number '-3'");
+  expect_error("writeback-limit 18446744073709551616\n", 1, "is too large");
+  expect_error("idles\n", 1, "expected write, read, discard, compact, writeback, stats, idle or "
+                             "writeback-limit");
 }
 
 }  // namespace

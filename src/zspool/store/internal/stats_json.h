@@ -13,6 +13,9 @@ namespace zspool {
 nlohmann::ordered_json mm_stat_json(const MmStat& mm_stat);
 // The counters beyond mm_stat (ZSPOOL_STORE_COUNTERS), keyed by their names.
 nlohmann::ordered_json store_counters_json(const StoreStats& stats);
+// A trace's `stats` object: the mm_stat figures, zram's bd_stat keys (bd_count, bd_reads,
+// bd_writes) and the writeback policy's counters (ZSPOOL_STORE_POLICY_COUNTERS).
+nlohmann::ordered_json trace_stats_json(const StoreStats& stats);
 // {"compressor", "page_size", "capacity_pages", mm_stat..., counters..., "pool": {...}}.
 nlohmann::ordered_json store_stats_json(const StoreStats& stats);
 
