@@ -34,6 +34,8 @@ class Replayer {
         return writeback(op);
       case TraceVerb::stats:
         return print_stats();
+      case TraceVerb::recompress:
+        return recompress(op);
     }
   }
 
@@ -74,6 +76,13 @@ class Replayer {
   void writeback(const TraceOp& op) {
     const auto written_back = store_.writeback(op.count);
     if (!written_back) fail(op, fmt::format("writeback {}", op.count), written_back.error());
+  }
+
+  void recompress(const TraceOp& op) {
+    const auto done = store_.recompress(op.kind, op.threshold, 0, op.priority);
+    if (!done) {
+      fail(op, fmt::format("recompress {}", recompress_kind_name(op.kind)), done.error());
+    }
   }
 
   void print_stats() {

@@ -5,6 +5,7 @@
 //   read P      page P loaded and compared with what was last written there (the data file's
 //               page again, or zeros when never written or discarded)
 //   discard P · compact · writeback N · stats (handed to on_stats)
+//   recompress KIND [THRESHOLD] [PRIORITY]   Store::recompress (no page limit)
 //
 // Failures do not stop the replay: each is counted, and the first mismatch and the first
 // failed call are kept, named "TRACE:LINE: ...".

@@ -51,6 +51,22 @@ void check_backing_is_not_an_input(const std::string& backing,
   }
 }
 
+void add_recompress_option(CLI::App& app, std::vector<std::string>& specs) {
+  app.add_option("--recompress-with", specs,
+                 fmt::format("secondary compressors for recompression, in priority order (at "
+                             "most {}, comma-separated)",
+                             kMaxSecondaryCompressors))
+      ->delimiter(',')
+      ->check(compressor_validator())
+      ->type_name("SPEC[,SPEC...]");
+}
+
+void check_secondaries(const std::vector<std::string>& specs) {
+  if (specs.size() > kMaxSecondaryCompressors)
+    usage_error(fmt::format("--recompress-with: {} compressors, at most {}", specs.size(),
+                            kMaxSecondaryCompressors));
+}
+
 }  // namespace
 
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
@@ -74,12 +90,14 @@ void add_store_options(CLI::App& app, StoreArgs& args) {
   app.add_flag("--allow-block-device", args.allow_block_device,
                "let --backing name a block device (whatever it holds is overwritten)");
   add_geometry_options(app, args.geometry);
+  add_recompress_option(app, args.recompress_with);
 }
 
 std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
                                   const std::vector<std::string>& inputs) {
   check_capacity(pages);
   check_backing_is_not_an_input(args.backing, inputs);
+  check_secondaries(args.recompress_with);
   StoreOptions options;
   options.page_size = static_cast<std::uint32_t>(args.geometry.page_size);
   options.max_chain = args.geometry.max_chain;
@@ -88,6 +106,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   options.mem_limit = args.limit;
   options.backing_path = args.backing;
   options.allow_block_device = args.allow_block_device;
+  options.recompress_with = args.recompress_with;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);

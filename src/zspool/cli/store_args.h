@@ -6,6 +6,9 @@
 //   --backing FILE      the writeback target: a new or empty regular file, locked while in use
 //                       (platform/backing_file.h says what is refused); none by default
 //   --page-size SIZE    --max-chain N   the pool geometry (see options.h)
+//   --recompress-with SPEC[,SPEC...]
+//                       up to 3 secondary compressors for recompression, in priority order
+//                       (StoreOptions::recompress_with); each checked at parse time
 #pragma once
 
 #include <cstdint>
@@ -26,6 +29,7 @@ struct StoreArgs {
   std::uint64_t limit = 0;
   std::string backing;
   bool allow_block_device = false;  // --allow-block-device
+  std::vector<std::string> recompress_with;  // --recompress-with, in priority order
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);

@@ -32,13 +32,14 @@ struct VerbSpec {
   std::string_view usage;
 };
 
-constexpr std::array<VerbSpec, 6> kVerbs = {{
+constexpr std::array<VerbSpec, 7> kVerbs = {{
     {TraceVerb::write, "write", 1, 2, "write P [Q]"},
     {TraceVerb::read, "read", 1, 1, "read P"},
     {TraceVerb::discard, "discard", 1, 1, "discard P"},
     {TraceVerb::compact, "compact", 0, 0, "compact"},
     {TraceVerb::writeback, "writeback", 1, 1, "writeback N"},
     {TraceVerb::stats, "stats", 0, 0, "stats"},
+    {TraceVerb::recompress, "recompress", 1, 3, "recompress huge|idle|all [THRESHOLD] [PRIORITY]"},
 }};
 
 const VerbSpec* find_verb(std::string_view name) {
@@ -111,14 +112,45 @@ std::string arity_message(const VerbSpec& spec, std::size_t given) {
     takes = "takes no arguments";
   } else if (spec.min_args == spec.max_args) {
     takes = fmt::format("takes {} argument{}", spec.min_args, spec.min_args == 1 ? "" : "s");
-  } else {
+  } else if (spec.max_args == spec.min_args + 1) {
     takes = fmt::format("takes {} or {} arguments", spec.min_args, spec.max_args);
+  } else {
+    takes = fmt::format("takes {} to {} arguments", spec.min_args, spec.max_args);
   }
   return fmt::format("'{}' {}, got {} (usage: {})", spec.name, takes, given, spec.usage);
 }
 
+// A number in [0, max], or why `word` is not one; `what` names it in the message.
+std::variant<std::uint64_t, std::string> parse_bounded(std::string_view word, std::string_view what,
+                                                       std::uint64_t max) {
+  auto number = parse_number(word);
+  if (const auto* value = std::get_if<std::uint64_t>(&number); value && *value > max)
+    return fmt::format("{} {} is too large (at most {})", what, *value, max);
+  return number;
+}
+
+// recompress KIND [THRESHOLD] [PRIORITY].
+std::optional<std::string> fill_recompress_arguments(TraceOp& op,
+                                                     std::span<const std::string_view> args) {
+  const auto kind = parse_recompress_kind(args[0]);
+  if (!kind) return fmt::format("{} is not a page kind (huge, idle or all)", quote(args[0]));
+  op.kind = *kind;
+  if (args.size() > 1) {
+    auto threshold = parse_bounded(args[1], "threshold", std::numeric_limits<std::uint32_t>::max());
+    if (auto* message = std::get_if<std::string>(&threshold)) return std::move(*message);
+    op.threshold = static_cast<std::uint32_t>(std::get<std::uint64_t>(threshold));
+  }
+  if (args.size() > 2) {
+    auto priority = parse_bounded(args[2], "priority", kMaxSecondaryCompressors);
+    if (auto* message = std::get_if<std::string>(&priority)) return std::move(*message);
+    op.priority = static_cast<std::uint32_t>(std::get<std::uint64_t>(priority));
+  }
+  return std::nullopt;
+}
+
 // Fills the op's numeric fields from the verb's arguments, or says which one is bad.
 std::optional<std::string> fill_arguments(TraceOp& op, std::span<const std::string_view> args) {
+  if (op.verb == TraceVerb::recompress) return fill_recompress_arguments(op, args);
   std::array<std::uint64_t, 2> values{};
   for (std::size_t i = 0; i < args.size(); ++i) {
     auto parsed =
@@ -147,6 +179,7 @@ void account_pages(Trace& trace, const TraceOp& op) {
     case TraceVerb::compact:
     case TraceVerb::writeback:
     case TraceVerb::stats:
+    case TraceVerb::recompress:
       break;
   }
 }
@@ -172,7 +205,7 @@ std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_vi
   if (spec == nullptr) {
     return TraceError{line_number,
                       fmt::format("unknown command {} (expected write, read, discard, compact, "
-                                  "writeback or stats)",
+                                  "writeback, stats or recompress)",
                                   quote(words.front()))};
   }
   const auto args = std::span(words).subspan(1);

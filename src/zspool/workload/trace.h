@@ -12,6 +12,10 @@
 //   compact         compact the pool
 //   writeback N     write back up to N pages to the backing file
 //   stats           print the nine mm_stat numbers
+//   recompress huge|idle|all [THRESHOLD] [PRIORITY]
+//                   recompress pages of that kind whose stored size is >= THRESHOLD bytes
+//                   (default 0: any) with the secondary compressors, or only the one of
+//                   PRIORITY (1..3; default 0: each in turn) (Store::recompress)
 //
 // A trace is text: a NUL byte, or a line longer than kMaxTraceLineBytes, is an error on its
 // line (a binary file named by mistake is rejected at once, not parsed as one huge line).
@@ -36,6 +40,8 @@
 #include <variant>
 #include <vector>
 
+#include "zspool/store/store.h"
+
 namespace zspool::tools {
 
 // The largest page number a trace may name: 2^40 - 1 (4 PiB of 4 KiB pages), so the capacity a
@@ -46,9 +52,17 @@ inline constexpr std::size_t kMaxTraceLineBytes = 4096;
 // The largest trace file read_trace_file reads: anything larger is a mistake, not a trace.
 inline constexpr std::uint64_t kMaxTraceFileBytes = std::uint64_t{1} << 30;
 
-enum class TraceVerb : std::uint8_t { write, read, discard, compact, writeback, stats };
+enum class TraceVerb : std::uint8_t {
+  write,
+  read,
+  discard,
+  compact,
+  writeback,
+  stats,
+  recompress,
+};
 
-// "write", "read", "discard", "compact", "writeback", "stats".
+// "write", "read", "discard", "compact", "writeback", "stats", "recompress".
 std::string_view trace_verb_name(TraceVerb verb);
 
 struct TraceOp {
@@ -57,6 +71,10 @@ struct TraceOp {
   std::uint64_t page = 0;    // P: write, read, discard
   std::uint64_t source = 0;  // Q: write (the data file's page)
   std::uint64_t count = 0;   // N: writeback
+  // recompress KIND [THRESHOLD] [PRIORITY]
+  RecompressKind kind = RecompressKind::all;
+  std::uint32_t threshold = 0;  // bytes
+  std::uint32_t priority = 0;   // 0: every secondary in turn; 1..kMaxSecondaryCompressors
 
   bool operator==(const TraceOp&) const = default;
 };
