@@ -402,16 +402,20 @@ Result<RecompressResult> Store::recompress(RecompressKind kind, std::uint32_t th
                                            std::uint64_t max_pages, unsigned priority) {
   if (secondaries_.empty() || priority > secondaries_.size()) return Error::invalid_argument;
   RecompressResult result;
-  for (std::uint64_t index = 0; index < options_.pages; ++index) {
+  for (std::uint64_t index = first_made(0); index < options_.pages; index = first_made(index + 1)) {
     if (max_pages != 0 && result.attempted >= max_pages) break;
-    if (index % kEntryChunk == 0 && entries_.find(index) == nullptr) {
-      index += kEntryChunk - 1;  // a chunk never made holds no page
-      continue;
-    }
     auto attempted = recompress_page(index, kind, threshold, priority, result);
     if (!attempted) return attempted.error();
   }
   return result;
+}
+
+// The first page >= index whose chunk of the page table was made (capacity() if none): the
+// pages of a chunk never made are all empty.
+std::uint64_t Store::first_made(std::uint64_t index) const {
+  while (index < options_.pages && entries_.find(index) == nullptr)
+    index = (index / kEntryChunk + 1) * kEntryChunk;
+  return std::min(index, options_.pages);
 }
 
 // Issue 14's idle marks are not on this branch: no page is idle (see store.h).
@@ -507,6 +511,49 @@ void Store::mark_no_secondary_shrinks(std::uint64_t index, Handle old_handle) {
   Entry& now = entry(index);
   if ((now.kind == Kind::compressed || now.kind == Kind::huge) && now.value == old_handle)
     now.flags |= kNoSecondaryShrinks;
+}
+
+// ── dictionary training ──────────────────────────────────────────────────────────────────────
+
+Result<std::vector<std::byte>> Store::train_dictionary(std::uint64_t sample_pages,
+                                                       std::size_t dict_bytes, std::string* why) {
+  if (sample_pages == 0) return Error::invalid_argument;
+  std::vector<std::byte> samples;
+  try {
+    if (const Error e = this->sample_pages(sample_pages, samples); e != Error::ok) return e;
+  } catch (const std::bad_alloc&) {
+    return Error::out_of_memory;
+  }
+  if (samples.empty()) {
+    if (why != nullptr) *why = "the store holds no page to sample";
+    return Error::invalid_argument;
+  }
+  return train_zstd_dictionary(samples, options_.page_size, dict_bytes, why);
+}
+
+bool Store::holds_data(std::uint64_t index) const {
+  std::lock_guard lock(stripe(index));
+  const Entry* e = entries_.find(index);
+  return e != nullptr &&
+         (e->kind == Kind::compressed || e->kind == Kind::huge || e->kind == Kind::written_back);
+}
+
+// Every stride-th page holding data (stride: those pages / count, at least 1), read back, at
+// most `count` of them, appended to `samples`.
+Error Store::sample_pages(std::uint64_t count, std::vector<std::byte>& samples) {
+  const std::uint64_t held = counters_.stored_pages.load() - counters_.same_pages.load() +
+                             counters_.bd_count.load();
+  const std::uint64_t stride = std::max<std::uint64_t>(1, held / count);
+  std::uint64_t seen = 0, taken = 0;
+  for (std::uint64_t index = first_made(0); index < options_.pages && taken < count;
+       index = first_made(index + 1)) {
+    if (!holds_data(index) || seen++ % stride != 0) continue;
+    samples.resize(samples.size() + options_.page_size);
+    const Error e = read(index, std::span(samples).last(options_.page_size));
+    if (e != Error::ok) return e;
+    ++taken;
+  }
+  return Error::ok;
 }
 
 // ── read ─────────────────────────────────────────────────────────────────────────────────────

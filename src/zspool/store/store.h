@@ -266,6 +266,15 @@ class ZSPOOL_API Store {
   // pool's errors (what was recompressed before stays).
   Result<RecompressResult> recompress(RecompressKind kind, std::uint32_t threshold = 0,
                                       std::uint64_t max_pages = 0, unsigned priority = 0);
+  // A zstd dictionary of at most dict_bytes, trained (train_zstd_dictionary: libzstd's
+  // ZDICT_trainFromBuffer) on up to sample_pages of the pages this store holds with data
+  // (compressed, huge or written back; not same-filled), spread evenly over them. Use it as
+  // "zstd:dict=FILE" once saved. Errors: invalid_argument (sample_pages 0, no page to sample,
+  // a dict_bytes train_zstd_dictionary refuses, or the trainer's refusal: `*why` gets its
+  // message), a read's errors (a written-back sample that cannot be read), out_of_memory.
+  Result<std::vector<std::byte>> train_dictionary(std::uint64_t sample_pages,
+                                                  std::size_t dict_bytes,
+                                                  std::string* why = nullptr);
   std::size_t secondary_compressors() const { return secondaries_.size(); }
   const Compressor& secondary_compressor(unsigned priority) const {
     return *secondaries_[priority - 1];
@@ -343,6 +352,9 @@ class ZSPOOL_API Store {
   // (issue 14), not on this branch: this returns false for every page, so recompress(idle)
   // recompresses nothing until it is wired to those marks.
   bool page_is_idle(std::uint64_t index) const;
+  std::uint64_t first_made(std::uint64_t index) const;  // see store.cc
+  bool holds_data(std::uint64_t index) const;  // compressed, huge or written back
+  Error sample_pages(std::uint64_t count, std::vector<std::byte>& samples);
 
   // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's
   // max_handles. set_reverse needs the slot made beforehand (make_reverse), so that publishing a
