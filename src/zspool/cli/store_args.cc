@@ -17,10 +17,12 @@ namespace {
 CLI::Validator compressor_validator() {
   return CLI::Validator(
       [](std::string& spec) -> std::string {
-        if (make_compressor(spec)) return "";
+        std::string why;  // a dictionary's refusal, naming the file
+        if (make_compressor(spec, &why)) return "";
+        if (!why.empty()) return fmt::format("'{}': {}", spec, why);
         return fmt::format(
             "'{}' is not a compressor (lz4, lz4:N, zstd, zstd:N with N 1..22, "
-            "lzo1x)",
+            "zstd[:N]:dict=FILE, lzo1x)",
             spec);
       },
       "");
@@ -70,7 +72,8 @@ void check_secondaries(const std::vector<std::string>& specs) {
 }  // namespace
 
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
-  return app.add_option("--compressor", spec, "lz4, lz4:N, zstd, zstd:N (1..22), lzo1x")
+  return app.add_option("--compressor", spec,
+                        "lz4, lz4:N, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, lzo1x")
       ->check(compressor_validator())
       ->type_name("SPEC")
       ->capture_default_str();
