@@ -9,14 +9,17 @@
 // (bench/train_dict.h). It is written to FILE and named in one line (or one JSON object).
 //
 // FILE is never a file that exists, unless --force; even then it must be a regular file (a
-// symlink, a device, a FIFO or a directory is refused) and not one of the inputs. A new FILE
+// symlink, a device, a FIFO or a directory is refused) and neither an input nor inside an input
+// directory. A new FILE
 // is created with O_EXCL, so a file appearing meanwhile is not overwritten either.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -49,12 +52,26 @@ struct TrainDictArgs {
   bool json = false;
 };
 
+// Whether `path` names something inside directory `dir` (both resolved, symlinks included).
+bool inside_directory(const std::string& path, const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return false;
+  const auto base = std::filesystem::weakly_canonical(dir, ec);
+  if (ec) return false;
+  const auto resolved = std::filesystem::weakly_canonical(path, ec);
+  if (ec) return false;
+  const auto [end, _] = std::mismatch(base.begin(), base.end(), resolved.begin(), resolved.end());
+  return end == base.end();
+}
+
 // What is at `path` now, if anything, may be replaced (only with --force, only a regular file,
-// never an input).
+// never an input, nor anything inside an input directory: it may be one of the files read).
 void check_output(const TrainDictArgs& args) {
   for (const std::string& input : args.corpus.inputs) {
     if (same_file(args.output, input))
       usage_error(fmt::format("-o {}: it is {}, one of the inputs", args.output, input));
+    if (inside_directory(args.output, input))
+      usage_error(fmt::format("-o {}: inside {}, one of the inputs", args.output, input));
   }
   struct stat st {};
   if (::lstat(args.output.c_str(), &st) != 0) return;  // nothing there (or open will say why)

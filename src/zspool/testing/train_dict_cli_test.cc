@@ -88,7 +88,11 @@ TEST_F(TrainDictTest, NeverOverwritesAFileUnlessForcedAndNeverANonRegularOne) {
   expect_one_line_error(forced, 2, "-o /dev/null: exists and is not a regular file");
   forced = train_args(dir_ / "src/file0.h");
   forced.push_back("--force");
+  expect_one_line_error(forced, 2, "inside " + (dir_ / "src") + ", one of the inputs");
+  forced = train_args(dir_ / "src/new.dict");
   expect_one_line_error(forced, 2, "one of the inputs");
+  forced = {"train-dict", "--input", dir_ / "src/file1.h", "-o", dir_ / "src/file1.h", "--force"};
+  expect_one_line_error(forced, 2, "it is " + (dir_ / "src/file1.h") + ", one of the inputs");
 
   forced = train_args(existing);
   forced.push_back("--force");
