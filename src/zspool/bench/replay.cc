@@ -41,6 +41,8 @@ class Replayer {
       case TraceVerb::writeback_limit:
         store_.set_writeback_limit(op.count);
         return;
+      case TraceVerb::recompress:
+        return recompress(op);
     }
   }
 
@@ -100,6 +102,13 @@ class Replayer {
           std::min<std::uint64_t>(op.count, std::numeric_limits<std::int64_t>::max()))));
     } else {
       store_.mark_idle();
+    }
+  }
+
+  void recompress(const TraceOp& op) {
+    const auto done = store_.recompress(op.kind, op.threshold, 0, op.priority);
+    if (!done) {
+      fail(op, fmt::format("recompress {}", recompress_kind_name(op.kind)), done.error());
     }
   }
 

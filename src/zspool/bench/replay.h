@@ -6,6 +6,7 @@
 //               page again, or zeros when never written or discarded)
 //   discard P · compact · writeback N · stats (handed to on_stats) · idle [SECONDS] ·
 //   writeback KIND [N] (a spent budget's refusal is not a failure) · writeback-limit N
+//   recompress KIND [THRESHOLD] [PRIORITY]   Store::recompress (no page limit)
 //
 // Failures do not stop the replay: each is counted, and the first mismatch and the first
 // failed call are kept, named "TRACE:LINE: ...".

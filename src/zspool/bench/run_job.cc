@@ -53,6 +53,10 @@ RunReport run_job(Store& store, const Corpus& corpus, unsigned threads,
   report.compressor = store.compressor().spec();
   std::vector<std::uint8_t> written(corpus.page_count(), 0);
   report.write = write_pages(store, corpus, threads, progress, written);
+  if (store.secondary_compressors() != 0) {
+    const auto recompressed = store.recompress(RecompressKind::all);
+    if (!recompressed) report.recompress_error = recompressed.error();
+  }
   report.pages_compacted = store.compact();
   report.read = read_and_verify_pages(store, corpus, threads, progress, written);
   report.stats = store.stats();
@@ -66,6 +70,8 @@ std::string RunReport::failure_summary() const {
                                  count_of(pages, "page"), w.failed, r.failed, r.mismatched);
   PhaseTally all = w;
   all.merge(r);
+  if (recompress_error != Error::ok)
+    text += fmt::format("; recompress all: {}", error_message(recompress_error));
   if (const auto& f = all.first_failure) {
     text += f->what == "verify" ? fmt::format("; first: page {} read back different bytes", f->page)
                                 : fmt::format("; first: page {}: {}: {}", f->page, f->what,

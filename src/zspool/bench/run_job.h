@@ -3,6 +3,9 @@
 //
 //   corpus ──write (N threads, timed)──▶ Store ──compact──▶ ──read + verify (N threads, timed)──▶
 //
+// A store with secondary compressors (--recompress-with) is recompressed (recompress all)
+// between the write and the compaction, so the reads verify the recompressed pages.
+//
 // A page whose write fails (under a limit with no backing file: the pages that do not fit) is
 // counted and not read back; a failed read or a page read back different is counted too. The
 // result is typed; cli/render.h turns it into a table or JSON.
@@ -26,8 +29,11 @@ struct RunReport {
   std::size_t pages_compacted = 0;
   PhaseResult read;
   StoreStats stats;
+  Error recompress_error = Error::ok;  // recompress all's failure, with secondaries
 
-  std::uint64_t errors() const { return write.tally.errors() + read.tally.errors(); }
+  std::uint64_t errors() const {
+    return write.tally.errors() + read.tally.errors() + (recompress_error != Error::ok ? 1 : 0);
+  }
   // Pages written and read back equal.
   std::uint64_t verified() const { return pages - write.tally.failed - read.tally.errors(); }
   // "N of M pages failed (...); first: ..." for the one-line error.

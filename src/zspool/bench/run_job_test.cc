@@ -40,6 +40,22 @@ TEST(RunJob, PagesThatDoNotFitAreCountedNotVerified) {
   EXPECT_NE(r.failure_summary().find("writes"), std::string::npos);
 }
 
+// With secondary compressors the job recompresses every page before reading it back: the
+// reads verify pages a secondary encoded.
+TEST(RunJob, RecompressesWithSecondariesBeforeVerifying) {
+  const Corpus corpus = Corpus::builtin(512, 4096);
+  auto store = Store::create({.pages = corpus.page_count(), .recompress_with = {"zstd"}});
+  ASSERT_TRUE(store.ok());
+  const RunReport r = run_job(**store, corpus, 2, no_progress());
+  EXPECT_EQ(r.errors(), 0u);
+  EXPECT_EQ(r.verified(), 512u);
+  EXPECT_GT(r.stats.recompressed_pages, 0u);
+  auto plain = small_store(8);
+  EXPECT_EQ(run_job(*plain, Corpus::builtin(8, 4096), 1, no_progress()).stats.recompressed_pages,
+            0u)
+      << "no secondaries: no recompression";
+}
+
 TEST(StoreBench, MeasuresTheStoreAndRawCompressorsOnTheSamePages) {
   const Corpus corpus = Corpus::builtin(256, kBenchPageSize);
   const auto r = run_store_bench(corpus, {.threads = 2, .compressor = "zstd"}, no_progress());

@@ -2,12 +2,14 @@
 //
 //   zspool replay TRACE --data FILE [--pages N] [--compressor SPEC] [--limit SIZE]
 //                 [--backing FILE] [--page-size SIZE] [--max-chain N] [--json]
+//                 [--recompress-with SPEC[,SPEC...]]
 //
 // TRACE holds one command per line (the format is in trace.h): write P [Q] · read P ·
 // discard P · compact · writeback N · stats · idle [SECONDS] · writeback KIND [N] ·
-// writeback-limit N. `write P Q` stores page Q of FILE (read with pread, one page at a time)
-// as page P; `read P` loads page P and compares it with what was last written there (page Q
-// of FILE again, or zeros when never written or discarded).
+// writeback-limit N · recompress huge|idle|all [THRESHOLD] [PRIORITY] (needs --recompress-with).
+// `write P Q` stores page Q of FILE (read with pread, one page at a time) as page P; `read P`
+// loads page P and compares it with what was last written there (page Q of FILE again, or
+// zeros when never written or discarded).
 //
 // Validation comes first, execution after, so a bad trace changes nothing: the whole trace is
 // parsed, then every P is checked against the capacity (--pages; default the largest P + 1),
@@ -49,6 +51,7 @@
 #include "zspool/cli/render.h"
 #include "zspool/cli/store_args.h"
 #include "zspool/store/store.h"
+#include "zspool/workload/corpus.h"
 #include "zspool/workload/page_file.h"
 #include "zspool/workload/trace.h"
 
@@ -99,6 +102,25 @@ std::optional<TraceError> writeback_without_backing(const Trace& trace, const St
   return std::nullopt;
 }
 
+// The first `recompress` with no secondary compressor to use (none given, or fewer than its
+// PRIORITY).
+std::optional<TraceError> recompress_without_secondaries(const Trace& trace,
+                                                         const StoreArgs& store) {
+  const std::size_t given = store.recompress_with.size();
+  for (const TraceOp& op : trace.ops) {
+    if (op.verb != TraceVerb::recompress) continue;
+    if (given == 0) {
+      return TraceError{op.line,
+                        "'recompress' needs secondary compressors (--recompress-with SPEC[,SPEC...])"};
+    }
+    if (op.priority > given) {
+      return TraceError{op.line, fmt::format("'recompress' priority {}, but --recompress-with names {}",
+                                             op.priority, count_of(given, "compressor"))};
+    }
+  }
+  return std::nullopt;
+}
+
 // --pages, or the capacity the trace implies; a trace page beyond what this process may hold is
 // an error on the line that names it.
 std::uint64_t store_capacity(const ReplayOptions& options, const Trace& trace) {
@@ -112,6 +134,7 @@ void validate(const ReplayOptions& options, const Trace& trace, const PageFile& 
               std::uint64_t capacity) {
   auto error = check_trace_limits(trace, capacity, data.page_count());
   if (!error) error = writeback_without_backing(trace, options.store);
+  if (!error) error = recompress_without_secondaries(trace, options.store);
   if (error) trace_error(options.trace_path, *error);
 }
 

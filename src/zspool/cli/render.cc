@@ -586,4 +586,23 @@ Json classes_json(const SizeClassTable& table) {
   return classes_json_impl(table);
 }
 
+// ---- zspool train-dict ------------------------------------------------------------------------
+
+std::string trained_dictionary_text(const std::string& path, const TrainedDictionary& d,
+                                    const LoadedCorpus& corpus) {
+  return fmt::format("dictionary {}: {} bytes, id {}, trained on {} ({}) of {}\n", path,
+                     d.bytes.size(), d.id, count_of(d.samples, "page"),
+                     format_bytes(d.sample_bytes), bench_corpus_text(corpus));
+}
+
+Json trained_dictionary_json(const std::string& path, const TrainedDictionary& d,
+                             const LoadedCorpus& corpus) {
+  return {{"dictionary", path},
+          {"bytes", d.bytes.size()},
+          {"id", d.id},
+          {"samples", d.samples},
+          {"sample_bytes", d.sample_bytes},
+          {"corpus", bench_corpus_json(corpus)}};
+}
+
 }  // namespace zspool::tools

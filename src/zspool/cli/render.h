@@ -16,6 +16,7 @@
 #include "zspool/bench/policy_bench.h"
 #include "zspool/bench/run_job.h"
 #include "zspool/bench/store_bench.h"
+#include "zspool/bench/train_dict.h"
 #include "zspool/cli/corpus_args.h"
 #include "zspool/core/size_class.h"
 #include "zspool/store/store.h"
@@ -70,5 +71,12 @@ Json classes_json(const SizeClassTable& table);
 // ---- zspool soak -----------------------------------------------------------------------------
 std::string soak_text(const SoakResult& r);
 Json soak_json(const SoakResult& r);
+
+// ---- zspool train-dict ------------------------------------------------------------------------
+// "dictionary FILE: N bytes, id X, trained on M pages (S) of CORPUS" and its JSON.
+std::string trained_dictionary_text(const std::string& path, const TrainedDictionary& d,
+                                    const LoadedCorpus& corpus);
+Json trained_dictionary_json(const std::string& path, const TrainedDictionary& d,
+                             const LoadedCorpus& corpus);
 
 }  // namespace zspool::tools

@@ -20,10 +20,12 @@ namespace {
 CLI::Validator compressor_validator() {
   return CLI::Validator(
       [](std::string& spec) -> std::string {
-        if (make_compressor(spec)) return "";
+        std::string why;  // a dictionary's refusal, naming the file
+        if (make_compressor(spec, &why)) return "";
+        if (!why.empty()) return fmt::format("'{}': {}", spec, why);
         return fmt::format(
             "'{}' is not a compressor (lz4, lz4:N, zstd, zstd:N with N 1..22, "
-            "lzo1x)",
+            "zstd[:N]:dict=FILE, lzo1x)",
             spec);
       },
       "");
@@ -54,10 +56,27 @@ void check_backing_is_not_an_input(const std::string& backing,
   }
 }
 
+void add_recompress_option(CLI::App& app, std::vector<std::string>& specs) {
+  app.add_option("--recompress-with", specs,
+                 fmt::format("secondary compressors for recompression, in priority order (at "
+                             "most {}, comma-separated)",
+                             kMaxSecondaryCompressors))
+      ->delimiter(',')
+      ->check(compressor_validator())
+      ->type_name("SPEC[,SPEC...]");
+}
+
+void check_secondaries(const std::vector<std::string>& specs) {
+  if (specs.size() > kMaxSecondaryCompressors)
+    usage_error(fmt::format("--recompress-with: {} compressors, at most {}", specs.size(),
+                            kMaxSecondaryCompressors));
+}
+
 }  // namespace
 
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
-  return app.add_option("--compressor", spec, "lz4, lz4:N, zstd, zstd:N (1..22), lzo1x")
+  return app.add_option("--compressor", spec,
+                        "lz4, lz4:N, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, lzo1x")
       ->check(compressor_validator())
       ->type_name("SPEC")
       ->capture_default_str();
@@ -78,6 +97,7 @@ void add_store_options(CLI::App& app, StoreArgs& args) {
                "let --backing name a block device (whatever it holds is overwritten)");
   add_geometry_options(app, args.geometry);
   add_writeback_policy_options(app, args);
+  add_recompress_option(app, args.recompress_with);
 }
 
 void add_writeback_policy_options(CLI::App& app, StoreArgs& args) {
@@ -101,6 +121,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
                                   const std::vector<std::string>& inputs) {
   check_capacity(pages);
   check_backing_is_not_an_input(args.backing, inputs);
+  check_secondaries(args.recompress_with);
   StoreOptions options;
   options.page_size = static_cast<std::uint32_t>(args.geometry.page_size);
   options.max_chain = args.geometry.max_chain;
@@ -113,6 +134,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   options.background_writer = args.background_writer;
   options.compact_threshold_pages = args.compact_threshold;
   options.promote_on_read = args.promote_on_read;
+  options.recompress_with = args.recompress_with;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);
   if (store) return std::move(*store);

@@ -1,7 +1,8 @@
 // Command-line options that build a zspool::Store, shared by `zspool run` and `zspool replay`
 // so both spell them the same way:
 //
-//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, lzo1x  — checked at parse time
+//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, zstd[:N]:dict=FILE, lzo1x  — checked
+//                       at parse time
 //   --limit SIZE        the store's memory limit (mem_limit; 0, the default: none)
 //   --backing FILE      the writeback target: a new or empty regular file, locked while in use
 //                       (platform/backing_file.h says what is refused); none by default
@@ -11,6 +12,9 @@
 //   --background-writer a thread writes back from 95% of --limit down to 90%
 //   --compact-threshold PAGES   background compaction once the pool could free that many
 //   --promote-on-read   a read of a written-back page brings it back into memory
+//   --recompress-with SPEC[,SPEC...]
+//                       up to 3 secondary compressors for recompression, in priority order
+//                       (StoreOptions::recompress_with); each checked at parse time
 #pragma once
 
 #include <cstdint>
@@ -36,6 +40,7 @@ struct StoreArgs {
   bool background_writer = false;                            // --background-writer
   std::uint64_t compact_threshold = 0;                        // --compact-threshold PAGES
   bool promote_on_read = false;                               // --promote-on-read
+  std::vector<std::string> recompress_with;  // --recompress-with, in priority order
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);

@@ -2,14 +2,21 @@
 
 #include <lz4.h>
 #include <lzo/lzo1x.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zdict.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cerrno>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <utility>
 
 namespace zspool {
 namespace {
@@ -142,18 +149,59 @@ Error compress_error_from_zstd(std::size_t code) {
   }
 }
 
+// A zstd dictionary digested once for compression at one level and for decompression; shared
+// read-only by every thread (zstd's CDict and DDict are immutable after creation).
+class ZstdDictionary {
+ public:
+  static Result<std::shared_ptr<const ZstdDictionary>> make(std::span<const std::byte> bytes,
+                                                            int level) {
+    auto id = zstd_dictionary_id(bytes);
+    if (!id) return id.error();
+    auto dictionary = std::shared_ptr<ZstdDictionary>(new (std::nothrow) ZstdDictionary(*id));
+    if (!dictionary) return Error::out_of_memory;
+    dictionary->cdict_ = ZSTD_createCDict(bytes.data(), bytes.size(), level);
+    dictionary->ddict_ = ZSTD_createDDict(bytes.data(), bytes.size());
+    if (dictionary->cdict_ == nullptr || dictionary->ddict_ == nullptr) return Error::out_of_memory;
+    return std::shared_ptr<const ZstdDictionary>(std::move(dictionary));
+  }
+  ~ZstdDictionary() {
+    ZSTD_freeCDict(cdict_);
+    ZSTD_freeDDict(ddict_);
+  }
+  ZstdDictionary(const ZstdDictionary&) = delete;
+  ZstdDictionary& operator=(const ZstdDictionary&) = delete;
+
+  std::uint32_t id() const { return id_; }
+  const ZSTD_CDict* cdict() const { return cdict_; }
+  const ZSTD_DDict* ddict() const { return ddict_; }
+
+ private:
+  explicit ZstdDictionary(std::uint32_t id) : id_(id) {}
+  const std::uint32_t id_;
+  ZSTD_CDict* cdict_ = nullptr;
+  ZSTD_DDict* ddict_ = nullptr;
+};
+
 class ZstdCompressor final : public Compressor {
  public:
   static constexpr int kDefaultLevel = 3;
   static constexpr int kMaxLevel = 22;
 
-  explicit ZstdCompressor(int level) : level_(level) {}
+  explicit ZstdCompressor(int level, std::shared_ptr<const ZstdDictionary> dictionary = nullptr,
+                          std::string dictionary_path = "")
+      : level_(level),
+        dictionary_(std::move(dictionary)),
+        dictionary_path_(std::move(dictionary_path)) {}
 
   std::string_view name() const override { return "zstd"; }
-  std::string spec() const override { return "zstd:" + std::to_string(level_); }
+  std::string spec() const override {
+    std::string spec = "zstd:" + std::to_string(level_);
+    return dictionary_ ? spec + ":dict=" + dictionary_path_ : spec;
+  }
   std::size_t max_compressed_size(std::size_t src_size) const override {
     return ZSTD_compressBound(src_size);
   }
+  std::uint32_t dictionary_id() const override { return dictionary_ ? dictionary_->id() : 0; }
 
   Result<std::size_t> compress(std::span<const std::byte> src,
                                std::span<std::byte> dst) const override {
@@ -161,23 +209,74 @@ class ZstdCompressor final : public Compressor {
     if (cctx == nullptr) return Error::out_of_memory;
     return compress_exactly(
         dst, max_compressed_size(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
+          // The CDict writes its id into the frame header (zstd's default with a dictionary).
           const std::size_t n =
-              ZSTD_compressCCtx(cctx, out.data(), out.size(), src.data(), src.size(), level_);
+              dictionary_ ? ZSTD_compress_usingCDict(cctx, out.data(), out.size(), src.data(),
+                                                     src.size(), dictionary_->cdict())
+                          : ZSTD_compressCCtx(cctx, out.data(), out.size(), src.data(),
+                                              src.size(), level_);
           if (ZSTD_isError(n)) return compress_error_from_zstd(n);
           return n;
         });
   }
 
+  // A frame naming another dictionary (or one, without a dictionary here) is refused before it
+  // is decoded; zstd checks the same (dictionary_wrong), this says it without relying on it.
+  // A frame naming none decodes with or without a dictionary, as in zstd.
   Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
+    const unsigned frame_dictionary = ZSTD_getDictID_fromFrame(src.data(), src.size());
+    if (frame_dictionary != 0 && frame_dictionary != dictionary_id()) return Error::corrupt_data;
     ZSTD_DCtx* dctx = thread_dctx();
     if (dctx == nullptr) return Error::out_of_memory;
-    const std::size_t n = ZSTD_decompressDCtx(dctx, dst.data(), dst.size(), src.data(), src.size());
+    const std::size_t n =
+        dictionary_ ? ZSTD_decompress_usingDDict(dctx, dst.data(), dst.size(), src.data(),
+                                                 src.size(), dictionary_->ddict())
+                    : ZSTD_decompressDCtx(dctx, dst.data(), dst.size(), src.data(), src.size());
     return !ZSTD_isError(n) && n == dst.size() ? Error::ok : Error::corrupt_data;
   }
 
  private:
   const int level_;
+  const std::shared_ptr<const ZstdDictionary> dictionary_;
+  const std::string dictionary_path_;
 };
+
+// ---- dictionary files ------------------------------------------------------------------------
+
+struct FileDescriptor {
+  int fd = -1;
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The bytes of the dictionary file at `path`, or why not (one line, naming it).
+Result<std::vector<std::byte>> read_dictionary_file(const std::string& path, std::string* why) {
+  const auto refuse = [&](const std::string& reason) -> Error {
+    if (why != nullptr) *why = "dictionary " + path + ": " + reason;
+    return Error::invalid_argument;
+  };
+  FileDescriptor file;
+  file.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (file.fd < 0) return refuse(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return refuse(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return refuse("not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxDictionaryBytes)
+    return refuse("larger than " + std::to_string(kMaxDictionaryBytes) + " bytes");
+  std::vector<std::byte> bytes(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(file.fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return refuse(std::strerror(errno));
+    if (n == 0) return refuse("shorter than its size (changed while read)");
+    got += static_cast<std::size_t>(n);
+  }
+  if (!zstd_dictionary_id(bytes))
+    return refuse("not a zstd dictionary (no dictionary header; train one with zspool train-dict)");
+  return bytes;
+}
 
 // ---- lzo1x -----------------------------------------------------------------------------------
 
@@ -238,12 +337,36 @@ Result<std::unique_ptr<Compressor>> make_lz4(std::string_view parameter, bool ha
   return std::unique_ptr<Compressor>(std::make_unique<Lz4Compressor>(acceleration));
 }
 
-Result<std::unique_ptr<Compressor>> make_zstd(std::string_view parameter, bool has_parameter) {
+// "N", "dict=FILE", "N:dict=FILE" (the part after "zstd:").
+Result<std::unique_ptr<Compressor>> make_zstd(std::string_view parameter, bool has_parameter,
+                                              std::string* why) {
+  constexpr std::string_view kDict = "dict=", kLevelAndDict = ":dict=";
+  const bool level_given = has_parameter && !parameter.starts_with(kDict);
+  std::string_view level_text = parameter;
+  std::optional<std::string_view> path;
+  if (!level_given && has_parameter) {
+    path = parameter.substr(kDict.size());
+  } else if (const std::size_t at = parameter.find(kLevelAndDict); at != std::string_view::npos) {
+    level_text = parameter.substr(0, at);
+    path = parameter.substr(at + kLevelAndDict.size());
+  }
   int level = ZstdCompressor::kDefaultLevel;
-  if (has_parameter && !parse_parameter(parameter, 1, ZstdCompressor::kMaxLevel, &level)) {
+  if (level_given && !parse_parameter(level_text, 1, ZstdCompressor::kMaxLevel, &level)) {
     return Error::invalid_argument;
   }
-  return std::unique_ptr<Compressor>(std::make_unique<ZstdCompressor>(level));
+  const bool has_dictionary = path.has_value();
+  if (!has_dictionary) return std::unique_ptr<Compressor>(std::make_unique<ZstdCompressor>(level));
+  if (path->empty()) {
+    if (why != nullptr) *why = "dict= names no file";
+    return Error::invalid_argument;
+  }
+  const std::string file(*path);
+  auto bytes = read_dictionary_file(file, why);
+  if (!bytes) return bytes.error();
+  auto dictionary = ZstdDictionary::make(*bytes, level);
+  if (!dictionary) return dictionary.error();
+  return std::unique_ptr<Compressor>(
+      std::make_unique<ZstdCompressor>(level, std::move(*dictionary), file));
 }
 
 Result<std::unique_ptr<Compressor>> make_lzo(bool has_parameter) {
@@ -254,17 +377,47 @@ Result<std::unique_ptr<Compressor>> make_lzo(bool has_parameter) {
 
 }  // namespace
 
-Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec) {
+Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec, std::string* why) {
   const std::size_t colon = spec.find(':');
   const bool has_parameter = colon != std::string_view::npos;
   const std::string_view algorithm = spec.substr(0, colon);
   const std::string_view parameter = has_parameter ? spec.substr(colon + 1) : std::string_view{};
   if (algorithm == "lz4") return make_lz4(parameter, has_parameter);
-  if (algorithm == "zstd") return make_zstd(parameter, has_parameter);
+  if (algorithm == "zstd") return make_zstd(parameter, has_parameter, why);
   if (algorithm == "lzo1x" || algorithm == "lzo" || algorithm == "lzo-rle") {
     return make_lzo(has_parameter);
   }
   return Error::invalid_argument;
+}
+
+Result<std::uint32_t> zstd_dictionary_id(std::span<const std::byte> bytes) {
+  const unsigned id = ZDICT_getDictID(bytes.data(), bytes.size());  // 0: not a dictionary
+  if (id == 0) return Error::invalid_argument;
+  return static_cast<std::uint32_t>(id);
+}
+
+Result<std::vector<std::byte>> train_zstd_dictionary(std::span<const std::byte> samples,
+                                                     std::size_t sample_size,
+                                                     std::size_t dict_bytes, std::string* why) {
+  if (sample_size == 0 || samples.size() % sample_size != 0 || dict_bytes < kMinDictionaryBytes ||
+      dict_bytes > kMaxDictionaryBytes) {
+    return Error::invalid_argument;
+  }
+  try {
+    const std::vector<std::size_t> sizes(samples.size() / sample_size, sample_size);
+    std::vector<std::byte> dictionary(dict_bytes);
+    const std::size_t n =
+        ZDICT_trainFromBuffer(dictionary.data(), dictionary.size(), samples.data(), sizes.data(),
+                              static_cast<unsigned>(sizes.size()));
+    if (ZDICT_isError(n)) {
+      if (why != nullptr) *why = ZDICT_getErrorName(n);
+      return Error::invalid_argument;
+    }
+    dictionary.resize(n);
+    return dictionary;
+  } catch (const std::bad_alloc&) {
+    return Error::out_of_memory;
+  }
 }
 
 std::vector<std::string> compressor_names() {

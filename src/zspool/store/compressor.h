@@ -18,6 +18,15 @@
 //   A Compressor holds only its configuration: one object may be used from any number of
 //     threads at once. Scratch state (zstd contexts, the lzo work memory) is per thread, made on
 //     a thread's first call and freed when the thread exits.
+//
+// zstd dictionaries ("zstd:dict=FILE"): FILE is a zstd dictionary (ZDICT format: its magic and
+// a nonzero id), e.g. from `zspool train-dict` (train_zstd_dictionary below: libzstd's
+// ZDICT_trainFromBuffer). It is read once, when the compressor is made, and digested into one
+// ZSTD_CDict and one ZSTD_DDict that every thread shares (read-only; the per-thread contexts
+// reference them per call). Every frame carries the dictionary's id in its header, and
+// decompress() refuses (corrupt_data) a frame whose id is not its dictionary's, including a
+// dictionary frame given to a compressor without one: a page is never decoded with the wrong
+// dictionary, or none.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +59,10 @@ class ZSPOOL_API Compressor {
   virtual Result<std::size_t> compress(std::span<const std::byte> src,
                                        std::span<std::byte> dst) const = 0;
   virtual Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const = 0;
+
+  // The id of the dictionary this compressor encodes with and requires to decode (written in
+  // every frame), 0 when it uses none.
+  virtual std::uint32_t dictionary_id() const { return 0; }
 };
 
 // Builds a compressor from a spec:
@@ -57,11 +70,33 @@ class ZSPOOL_API Compressor {
 //   "lz4:N"               LZ4_compress_fast with acceleration N, 1..65537 (1 is the default)
 //   "zstd"                zstd at level 3
 //   "zstd:N"              zstd at level N, 1..22
+//   "zstd:dict=FILE"      zstd at level 3 (or N) with the dictionary in FILE (see above): a
+//   "zstd:N:dict=FILE"    regular file of at most kMaxDictionaryBytes holding a zstd dictionary
 //   "lzo1x", "lzo",       lzo1x-1. "lzo-rle" is zram's name for its run-length variant of lzo,
 //   "lzo-rle"             which liblzo2 lacks; it maps to plain lzo1x (same format family,
 //                         slightly worse on zero runs).
 // Anything else: Error::invalid_argument. unsupported if the lzo library fails to initialise.
-ZSPOOL_API Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec);
+// A dictionary FILE that cannot be read, is not a regular file, is too large or is not a zstd
+// dictionary: invalid_argument, and `*why` (when given) says so in one line naming FILE.
+ZSPOOL_API Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec,
+                                                               std::string* why = nullptr);
+
+// Dictionary sizes train_zstd_dictionary makes and make_compressor loads.
+inline constexpr std::size_t kMinDictionaryBytes = 256;  // ZDICT_DICTSIZE_MIN
+inline constexpr std::size_t kMaxDictionaryBytes = std::size_t{16} << 20;
+
+// Trains a zstd dictionary of at most dict_bytes (kMinDictionaryBytes ..
+// kMaxDictionaryBytes) on `samples`, sample_size bytes each, back to back, with libzstd's
+// ZDICT_trainFromBuffer. Errors: invalid_argument (bad sizes, or the library's refusal, e.g.
+// too few samples or samples too alike: `*why` gets its message), out_of_memory.
+ZSPOOL_API Result<std::vector<std::byte>> train_zstd_dictionary(std::span<const std::byte> samples,
+                                                                std::size_t sample_size,
+                                                                std::size_t dict_bytes,
+                                                                std::string* why = nullptr);
+
+// The id of the zstd dictionary in `bytes`, or invalid_argument when they are not one (no
+// dictionary magic, or id 0: raw content, which frames could not name).
+ZSPOOL_API Result<std::uint32_t> zstd_dictionary_id(std::span<const std::byte> bytes);
 
 // The canonical algorithm names, each accepted by make_compressor: {"lz4", "lzo1x", "zstd"}.
 ZSPOOL_API std::vector<std::string> compressor_names();

@@ -97,8 +97,13 @@ Error Store::create_parts(std::string* why) {
   auto compressor = make_compressor(options_.compressor);
   if (!compressor) return compressor.error();
   compressor_ = std::move(*compressor);
+  if (const Error e = create_secondaries(); e != Error::ok) return e;
   compress_scratch_bytes_ = std::max<std::size_t>(
       options_.page_size, compressor_->max_compressed_size(options_.page_size));
+  for (const auto& secondary : secondaries_) {
+    compress_scratch_bytes_ =
+        std::max(compress_scratch_bytes_, secondary->max_compressed_size(options_.page_size));
+  }
   PoolOptions po = pool_options(options_);
   if (!options_.backing_path.empty()) {
     auto backing = BackingFile::open(options_.backing_path, options_.page_size, 0,
@@ -110,6 +115,16 @@ Error Store::create_parts(std::string* why) {
   auto pool = Pool::create(std::move(po));
   if (!pool) return pool.error();
   pool_ = std::move(*pool);
+  return Error::ok;
+}
+
+Error Store::create_secondaries() {
+  if (options_.recompress_with.size() > kMaxSecondaryCompressors) return Error::invalid_argument;
+  for (const std::string& spec : options_.recompress_with) {
+    auto secondary = make_compressor(spec);
+    if (!secondary) return secondary.error();
+    secondaries_.push_back(std::move(*secondary));
+  }
   return Error::ok;
 }
 
@@ -266,7 +281,7 @@ Error Store::store_in_backing(std::uint64_t index, std::span<const std::byte> da
   }
   counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(stripe(index));
-  publish(index, {*slot, static_cast<std::uint32_t>(data.size()), Kind::written_back, huge});
+  publish(index, {*slot, static_cast<std::uint32_t>(data.size()), Kind::written_back, huge, 0, 0});
   return Error::ok;
 }
 
@@ -293,6 +308,20 @@ std::uint64_t Store::percent_of_limit(std::uint32_t percent) const {
 void Store::publish(std::uint64_t index, Entry entry, bool incompressible) {
   release(this->entry(index));
   set_access(index, entry.kind == Kind::compressed || entry.kind == Kind::huge, incompressible);
+  count_in(entry);
+  this->entry(index) = entry;
+}
+
+// Recompression changed the page's form, not its use: its recency and idle mark stay (a
+// recompress of idle pages must not make them warm), and it is no longer incompressible.
+void Store::publish_recompressed(std::uint64_t index, Entry entry) {
+  release(this->entry(index));
+  clear_incompressible(index);
+  count_in(entry);
+  this->entry(index) = entry;
+}
+
+void Store::count_in(const Entry& entry) {
   switch (entry.kind) {
     case Kind::same_filled:
       counters_.same_pages.fetch_add(1, std::memory_order_relaxed);
@@ -312,7 +341,6 @@ void Store::publish(std::uint64_t index, Entry entry, bool incompressible) {
     case Kind::empty:
       break;
   }
-  this->entry(index) = entry;
 }
 
 // Undoes what an entry holds (stripe lock held): frees its handle or backing slot.
@@ -352,7 +380,7 @@ Error Store::write_same_filled(std::uint64_t index, std::uint64_t word) {
   if (index >= options_.pages) return Error::invalid_argument;
   if (!make_page_slots(index)) return Error::out_of_memory;
   std::lock_guard lock(stripe(index));
-  publish(index, {word, 0, Kind::same_filled, false});
+  publish(index, {word, 0, Kind::same_filled, false, 0, 0});
   return Error::ok;
 }
 
@@ -408,7 +436,9 @@ Error Store::copy_to_backing(std::uint64_t index, Entry& e) {
   }
   counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
   counters_.written_back_pages.fetch_add(1, std::memory_order_relaxed);
-  publish(index, {*backing_slot, e.length, Kind::written_back, e.kind == Kind::huge});
+  // The slot holds the same bytes, so the page keeps its codec (and its flags).
+  publish(index,
+          {*backing_slot, e.length, Kind::written_back, e.kind == Kind::huge, e.codec, e.flags});
   return Error::ok;
 }
 
@@ -422,6 +452,187 @@ Result<std::size_t> Store::writeback(std::size_t n_pages) {
 
 std::size_t Store::compact() {
   return pool_->compact();
+}
+
+// ── recompress ───────────────────────────────────────────────────────────────────────────────
+
+std::string_view recompress_kind_name(RecompressKind kind) {
+  switch (kind) {
+    case RecompressKind::all:
+      return "all";
+    case RecompressKind::huge:
+      return "huge";
+    case RecompressKind::idle:
+      return "idle";
+  }
+  return "?";
+}
+
+std::optional<RecompressKind> parse_recompress_kind(std::string_view name) {
+  for (const RecompressKind kind :
+       {RecompressKind::all, RecompressKind::huge, RecompressKind::idle})
+    if (recompress_kind_name(kind) == name) return kind;
+  return std::nullopt;
+}
+
+Result<RecompressResult> Store::recompress(RecompressKind kind, std::uint32_t threshold,
+                                           std::uint64_t max_pages, unsigned priority) {
+  if (secondaries_.empty() || priority > secondaries_.size()) return Error::invalid_argument;
+  RecompressResult result;
+  for (std::uint64_t index = first_made(0); index < options_.pages; index = first_made(index + 1)) {
+    if (max_pages != 0 && result.attempted >= max_pages) break;
+    auto attempted = recompress_page(index, kind, threshold, priority, result);
+    if (!attempted) return attempted.error();
+  }
+  return result;
+}
+
+// The first page >= index whose chunk of the page table was made (capacity() if none): the
+// pages of a chunk never made are all empty.
+std::uint64_t Store::first_made(std::uint64_t index) const {
+  while (index < options_.pages && entries_.find(index) == nullptr)
+    index = (index / kEntryChunk + 1) * kEntryChunk;
+  return std::min(index, options_.pages);
+}
+
+// The page's idle mark, in its access word (mark_idle sets it; a read or write clears it).
+bool Store::page_is_idle(std::uint64_t index) const {
+  const std::atomic<std::uint32_t>* w = access(index);
+  return w != nullptr && (w->load(std::memory_order_relaxed) & kIdle) != 0;
+}
+
+bool Store::wants_recompression(const Entry& e, RecompressKind kind, std::uint32_t threshold,
+                                std::uint64_t index, unsigned priority) const {
+  if (e.kind != Kind::compressed && e.kind != Kind::huge) return false;
+  if (e.length < threshold) return false;
+  if (kind == RecompressKind::huge && e.kind != Kind::huge) return false;
+  if (kind == RecompressKind::idle && !page_is_idle(index)) return false;
+  const unsigned last = static_cast<unsigned>(secondaries_.size());
+  if (priority == 0) return (e.flags & kNoSecondaryShrinks) == 0 && e.codec < last;
+  return e.codec < priority;  // a raw page's codec is 0
+}
+
+// One page: decoded under its stripe lock, compressed again and stored without it. False when
+// the page was not attempted.
+Result<bool> Store::recompress_page(std::uint64_t index, RecompressKind kind,
+                                    std::uint32_t threshold, unsigned priority,
+                                    RecompressResult& result) {
+  const std::span<std::byte> page = scratch(kIo, options_.page_size);
+  const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
+  if (page.empty() || out.empty()) return Error::out_of_memory;
+  Entry old;
+  {
+    std::lock_guard lock(stripe(index));
+    old = entry(index);
+    if (!wants_recompression(old, kind, threshold, index, priority)) return false;
+    if (const Error e = read_from_pool(old, page); e != Error::ok) return e;
+  }
+  ++result.attempted;
+  const auto smaller = shrink_with_secondaries(page, old.length, old.codec, priority, out);
+  if (!smaller) {
+    ++result.no_gain;
+    counters_.recompress_no_gain.fetch_add(1, std::memory_order_relaxed);
+    if (priority == 0) mark_no_secondary_shrinks(index, old.value);
+    return true;
+  }
+  const Error e = replace_in_pool(index, old.value, smaller->second, smaller->first, result);
+  if (e != Error::ok) return e;
+  return true;
+}
+
+// The page compressed by the first secondary (above old_codec, or just `priority`) whose result
+// is shorter than old_length and than huge_class_size: its codec and bytes (in `out`).
+std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> Store::shrink_with_secondaries(
+    std::span<const std::byte> page, std::uint32_t old_length, std::uint8_t old_codec,
+    unsigned priority, std::span<std::byte> out) const {
+  const unsigned first = priority == 0 ? old_codec + 1u : priority;
+  const unsigned last = priority == 0 ? static_cast<unsigned>(secondaries_.size()) : priority;
+  const std::size_t fits = std::min<std::size_t>(old_length, pool_->huge_class_size());
+  for (unsigned p = first; p <= last; ++p) {
+    auto n = secondaries_[p - 1]->compress(page, out);
+    if (n && *n < fits) return std::pair{static_cast<std::uint8_t>(p), out.first(*n)};
+  }
+  return std::nullopt;
+}
+
+// Stores the smaller form in a new object and publishes it if page `index` still holds
+// old_handle; else (written, discarded or written back meanwhile) the new object goes.
+Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
+                             std::span<const std::byte> data, std::uint8_t codec,
+                             RecompressResult& result) {
+  auto h = pool_->malloc(data.size());
+  if (!h) return h.error();
+  Error e = make_reverse(*h);
+  if (e == Error::ok) e = pool_->write(*h, data);
+  if (e != Error::ok) {
+    (void)pool_->free(*h);
+    return e;
+  }
+  std::lock_guard lock(stripe(index));
+  const Entry& now = entry(index);
+  if ((now.kind != Kind::compressed && now.kind != Kind::huge) || now.value != old_handle) {
+    (void)pool_->free(*h);
+    return Error::ok;
+  }
+  const std::uint64_t saved = now.length - data.size();
+  set_reverse(*h, index);
+  publish_recompressed(index,
+                       {*h, static_cast<std::uint32_t>(data.size()), Kind::compressed, false, codec, 0});
+  ++result.recompressed;
+  result.saved_bytes += saved;
+  counters_.recompressed_pages.fetch_add(1, std::memory_order_relaxed);
+  counters_.recompress_saved_bytes.fetch_add(saved, std::memory_order_relaxed);
+  return Error::ok;
+}
+
+void Store::mark_no_secondary_shrinks(std::uint64_t index, Handle old_handle) {
+  std::lock_guard lock(stripe(index));
+  Entry& now = entry(index);
+  if ((now.kind == Kind::compressed || now.kind == Kind::huge) && now.value == old_handle)
+    now.flags |= kNoSecondaryShrinks;
+}
+
+// ── dictionary training ──────────────────────────────────────────────────────────────────────
+
+Result<std::vector<std::byte>> Store::train_dictionary(std::uint64_t sample_pages,
+                                                       std::size_t dict_bytes, std::string* why) {
+  if (sample_pages == 0) return Error::invalid_argument;
+  std::vector<std::byte> samples;
+  try {
+    if (const Error e = this->sample_pages(sample_pages, samples); e != Error::ok) return e;
+  } catch (const std::bad_alloc&) {
+    return Error::out_of_memory;
+  }
+  if (samples.empty()) {
+    if (why != nullptr) *why = "the store holds no page to sample";
+    return Error::invalid_argument;
+  }
+  return train_zstd_dictionary(samples, options_.page_size, dict_bytes, why);
+}
+
+bool Store::holds_data(std::uint64_t index) const {
+  std::lock_guard lock(stripe(index));
+  const Entry* e = entries_.find(index);
+  return e != nullptr &&
+         (e->kind == Kind::compressed || e->kind == Kind::huge || e->kind == Kind::written_back);
+}
+
+// Every stride-th page holding data (stride: those pages / count, at least 1), read back, at
+// most `count` of them, appended to `samples`.
+Error Store::sample_pages(std::uint64_t count, std::vector<std::byte>& samples) {
+  const std::uint64_t held = counters_.stored_pages.load() - counters_.same_pages.load() +
+                             counters_.bd_count.load();
+  const std::uint64_t stride = std::max<std::uint64_t>(1, held / count);
+  std::uint64_t seen = 0, taken = 0;
+  for (std::uint64_t index = first_made(0); index < options_.pages && taken < count;
+       index = first_made(index + 1)) {
+    if (!holds_data(index) || seen++ % stride != 0) continue;
+    samples.resize(samples.size() + options_.page_size);
+    const Error e = read(index, std::span(samples).last(options_.page_size));
+    if (e != Error::ok) return e;
+    ++taken;
+  }
+  return Error::ok;
 }
 
 // ── read ─────────────────────────────────────────────────────────────────────────────────────
@@ -474,7 +685,8 @@ void Store::promote(std::uint64_t index, const Entry& e, std::span<const std::by
     return;
   }
   set_reverse(*h, index);
-  publish(index, {*h, was.length, was.was_huge ? Kind::huge : Kind::compressed, false});
+  publish(index, {*h, was.length, was.was_huge ? Kind::huge : Kind::compressed, false, was.codec,
+                  was.flags});
   touch(index, kRefOnRead);
   counters_.promoted_pages.fetch_add(1, std::memory_order_relaxed);
 }
@@ -483,7 +695,7 @@ void Store::promote(std::uint64_t index, const Entry& e, std::span<const std::by
 Error Store::read_from_pool(const Entry& e, std::span<std::byte> out) {
   auto mapping = pool_->map(e.value, MapMode::read_only);
   if (!mapping) return mapping.error();
-  return decode({mapping->data(), e.length}, e.kind == Kind::huge, out);
+  return decode({mapping->data(), e.length}, e.kind == Kind::huge, e.codec, out);
 }
 
 Error Store::read_from_backing(const Entry& e, std::span<std::byte> out,
@@ -498,11 +710,12 @@ Error Store::read_from_backing(const Entry& e, std::span<std::byte> out,
   }
   counters_.bd_reads.fetch_add(1, std::memory_order_relaxed);
   *stored = data.first(len);
-  return decode(*stored, e.was_huge, out);
+  return decode(*stored, e.was_huge, e.codec, out);
 }
 
-Error Store::decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const {
-  if (!raw) return compressor_->decompress(stored, out);
+Error Store::decode(std::span<const std::byte> stored, bool raw, std::uint8_t codec,
+                    std::span<std::byte> out) const {
+  if (!raw) return this->codec(codec).decompress(stored, out);
   if (stored.size() != out.size()) return Error::corrupt_data;
   std::memcpy(out.data(), stored.data(), out.size());
   return Error::ok;

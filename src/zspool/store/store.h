@@ -16,12 +16,27 @@
 //
 // Entry, 16 bytes per page, and the reverse map the evict handler finds pages by:
 //
-//   entries_[i]                                         reverse_ (only with a backing file)
-//   ┌────────────────────────┬──────────┬──────┬──────┐   handle h, x = pool.handle_index(h)
-//   │ value (u64)            │ length   │ kind │ was_ │     ─▶ chunk[x / 64Ki][x % 64Ki] = i + 1
-//   │ handle | word | slot   │ (u32)    │ (u8) │ huge │   (0: no page; chunks made on demand,
-//   └────────────────────────┴──────────┴──────┴──────┘    never moved)
-//   guarded by stripes_[i % kStripes]                    set and cleared under stripe(i)
+//   entries_[i]                                                       reverse_ (only with a
+//   ┌────────────────────────┬──────────┬──────┬──────┬───────┬───────┐  backing file)
+//   │ value (u64)            │ length   │ kind │ was_ │ codec │ flags │  handle h, x =
+//   │ handle | word | slot   │ (u32)    │ (u8) │ huge │ (u8)  │ (u8)  │  pool.handle_index(h)
+//   └────────────────────────┴──────────┴──────┴──────┴───────┴───────┘  ─▶ chunk[x / 64Ki]
+//   guarded by stripes_[i % kStripes]                                       [x % 64Ki] = i + 1
+//                                                                     (0: no page; chunks made
+//   codec: which compressor encoded the stored bytes: 0 the primary     on demand, never moved;
+//   (options.compressor), 1..3 the secondary of that priority          set and cleared under
+//   (options.recompress_with[codec - 1]); meaningless for raw data.    stripe(i))
+//   flags: kNoSecondaryShrinks: every secondary was tried and none made the page smaller, so
+//   recompress() skips it; cleared when the page is written again.
+//
+// Recompression (zram's recompress): recompress(kind, threshold, max_pages, priority) walks the
+// pages in the pool (compressed or huge; not same-filled, not written back) and, for each one
+// whose stored length >= threshold, decodes it (stripe lock held, as a read), compresses it
+// with the secondaries above its codec in priority order (no lock), stops at the first result
+// shorter than both the stored length and huge_class_size, stores that in a new pool object (no
+// lock), then under the stripe lock publishes it only if the entry still holds the handle it
+// read (a write, discard or writeback meanwhile wins: the new object is freed). The old and new
+// objects coexist for a moment; the limit is not applied (the page only shrinks).
 //
 // The page table is made lazily (chunked_table.h): 4096 entries (64 KiB) and their 4096 access
 // words (16 KiB, below) at a time, on the first write to one of their pages, so a store's
@@ -113,6 +128,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "zspool/core/pool.h"
@@ -159,6 +175,9 @@ struct StoreOptions {
   std::string backing_path;                      // writeback target; empty = none
   std::uint32_t accept_percent = 90;  // after passing the limit, write back to this % of it
   std::shared_ptr<PageSource> page_source;
+  // Secondary compressors for recompress(), in priority order (priority 1 first): at most
+  // kMaxSecondaryCompressors make_compressor specs, e.g. {"zstd", "zstd:9"}.
+  std::vector<std::string> recompress_with;
   // Let backing_path name a block device. Off by default: a block device may hold a
   // filesystem, which writeback destroys (see backing_file.h for what else is refused).
   bool allow_block_device = false;
@@ -198,7 +217,10 @@ struct StoreOptions {
   X(pool_limit_hit, "writes that found the pool at its limit")                      \
   X(reject_compress_poor, "pages that did not compress below huge_class_size")      \
   X(written_back_pages, "pages moved to the backing file, ever")                    \
-  X(rejected_writes, "writes refused with limit_reached")
+  X(rejected_writes, "writes refused with limit_reached")                           \
+  X(recompressed_pages, "pages recompressed smaller by a secondary compressor")     \
+  X(recompress_saved_bytes, "stored bytes recompression saved")                     \
+  X(recompress_no_gain, "recompression attempts no secondary compressor paid for")
 
 // The writeback policy's statistics (issue 14): writeback per kind, idle pages, the budget
 // (zram's writeback_limit_enable / writeback_limit), the background writer and compactor.
@@ -261,10 +283,31 @@ ZSPOOL_API std::string policy_stat_line(const StoreStats& s);
 // One JSON object: the mm_stat names, the counters, "compressor", and "pool" (the pool's stats).
 ZSPOOL_API std::string format_store_stats_json(const StoreStats& s);
 
+// The most secondary compressors a store takes (zram's ZRAM_MAX_COMPS - 1).
+inline constexpr std::size_t kMaxSecondaryCompressors = 3;
+
+// Which pages recompress() looks at (zram's recompress type=):
+//   all   every page held in the pool (compressed or huge)
+//   huge  pages stored raw (their compressed length was >= huge_class_size)
+//   idle  pages marked idle (the idle-tracking marks; see Store::page_is_idle)
+enum class RecompressKind : std::uint8_t { all, huge, idle };
+// "all", "huge", "idle"; and back (nullopt for anything else).
+ZSPOOL_API std::string_view recompress_kind_name(RecompressKind kind);
+ZSPOOL_API std::optional<RecompressKind> parse_recompress_kind(std::string_view name);
+
+// What one recompress() call did.
+struct RecompressResult {
+  std::uint64_t attempted = 0;     // pages compressed again with at least one secondary
+  std::uint64_t recompressed = 0;  // of them, pages stored smaller
+  std::uint64_t saved_bytes = 0;   // stored bytes saved (sum of old length - new length)
+  std::uint64_t no_gain = 0;       // of them, pages no secondary tried made smaller
+};
+
 class ZSPOOL_API Store {
  public:
   // Errors: invalid_argument (no pages, accept_percent outside 1..100, a bad page size or
-  // chain, a compressor spec make_compressor rejects, a backing target that is refused),
+  // chain, a compressor spec make_compressor rejects (primary or secondary; more than
+  // kMaxSecondaryCompressors secondaries), a backing target that is refused),
   // too_large (pages > max_pages()), out_of_memory, unsupported (the lzo library failed to
   // start), and the backing file's other errors (busy: in use; io_error). `*why`, when given,
   // gets one line for a backing file's refusal (naming it and the reason) and is left alone
@@ -327,6 +370,29 @@ class ZSPOOL_API Store {
   // zram's writeback_limit: at most `pages` more pages go to the backing file; nullopt: no budget.
   void set_writeback_limit(std::optional<std::uint64_t> pages);
   WritebackPolicy writeback_policy() const { return options_.writeback_policy; }
+  // Recompresses pages of `kind` whose stored length is >= threshold (0: any) with the
+  // secondary compressors (see the top of this file), keeping a result only if it is smaller.
+  // priority 0: try the secondaries above the page's codec in priority order, stopping at the
+  // first that shrinks it; a page none shrinks is marked and not tried again. priority p
+  // (1..secondaries): only secondary p, on pages whose codec is below p (not marked on failure).
+  // At most max_pages pages are attempted (0: no limit). Errors: invalid_argument (no secondary
+  // compressors, or priority > their number), out_of_memory (a buffer could not grow), and the
+  // pool's errors (what was recompressed before stays).
+  Result<RecompressResult> recompress(RecompressKind kind, std::uint32_t threshold = 0,
+                                      std::uint64_t max_pages = 0, unsigned priority = 0);
+  // A zstd dictionary of at most dict_bytes, trained (train_zstd_dictionary: libzstd's
+  // ZDICT_trainFromBuffer) on up to sample_pages of the pages this store holds with data
+  // (compressed, huge or written back; not same-filled), spread evenly over them. Use it as
+  // "zstd:dict=FILE" once saved. Errors: invalid_argument (sample_pages 0, no page to sample,
+  // a dict_bytes train_zstd_dictionary refuses, or the trainer's refusal: `*why` gets its
+  // message), a read's errors (a written-back sample that cannot be read), out_of_memory.
+  Result<std::vector<std::byte>> train_dictionary(std::uint64_t sample_pages,
+                                                  std::size_t dict_bytes,
+                                                  std::string* why = nullptr);
+  std::size_t secondary_compressors() const { return secondaries_.size(); }
+  const Compressor& secondary_compressor(unsigned priority) const {
+    return *secondaries_[priority - 1];
+  }
 
   StoreStats stats() const;
   std::uint32_t page_size() const { return options_.page_size; }
@@ -354,7 +420,10 @@ class ZSPOOL_API Store {
     std::uint32_t length = 0;  // stored bytes (compressed length; page_size for huge)
     Kind kind = Kind::empty;
     bool was_huge = false;  // written_back: the slot holds a raw page
+    std::uint8_t codec = 0;  // the compressor of the stored bytes: 0 primary, p secondary p
+    std::uint8_t flags = 0;  // kNoSecondaryShrinks
   };
+  static constexpr std::uint8_t kNoSecondaryShrinks = 1;
   static_assert(sizeof(Entry) == 16);
   static constexpr std::size_t kStripes = 1024;
   static constexpr std::size_t kEntryChunk = 4096;
@@ -377,6 +446,9 @@ class ZSPOOL_API Store {
   Entry& entry(std::uint64_t index) { return *entries_.find(index); }  // its chunk was made
   // stripe lock held, chunk made; `incompressible`: the page did not compress at all.
   void publish(std::uint64_t index, Entry entry, bool incompressible = false);
+  // publish for recompression: the access word keeps its recency and idle mark.
+  void publish_recompressed(std::uint64_t index, Entry entry);
+  void count_in(const Entry& entry);  // the counters a published entry adds
   void release(const Entry& old);                  // stripe lock held
   // `*incompressible`: the compressor could not make the page smaller than page_size at all.
   std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page,
@@ -410,6 +482,7 @@ class ZSPOOL_API Store {
   std::atomic<std::uint32_t>* access(std::uint64_t index) const { return access_.find(index); }
   void touch(std::uint64_t index, std::uint32_t ref);
   void set_access(std::uint64_t index, bool resident, bool incompressible);  // by publish
+  void clear_incompressible(std::uint64_t index);  // by publish_recompressed
   std::uint32_t now_seconds() const;
   void forget_idle(std::uint32_t old_word);
   template <typename F>
@@ -432,7 +505,28 @@ class ZSPOOL_API Store {
   void promote(std::uint64_t index, const Entry& e, std::span<const std::byte> stored,
                std::unique_lock<std::mutex>& lock);
   Result<Handle> allocate_in_pool(std::span<const std::byte> data);
-  Error decode(std::span<const std::byte> stored, bool raw, std::span<std::byte> out) const;
+  Error decode(std::span<const std::byte> stored, bool raw, std::uint8_t codec,
+               std::span<std::byte> out) const;
+  const Compressor& codec(std::uint8_t c) const {
+    return c == 0 ? *compressor_ : *secondaries_[c - 1];
+  }
+  Error create_secondaries();
+  // Recompression (store.cc, "recompress"). recompress_page: true when it tried the page.
+  bool wants_recompression(const Entry& e, RecompressKind kind, std::uint32_t threshold,
+                           std::uint64_t index, unsigned priority) const;
+  Result<bool> recompress_page(std::uint64_t index, RecompressKind kind, std::uint32_t threshold,
+                               unsigned priority, RecompressResult& result);
+  std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> shrink_with_secondaries(
+      std::span<const std::byte> page, std::uint32_t old_length, std::uint8_t old_codec,
+      unsigned priority, std::span<std::byte> out) const;
+  Error replace_in_pool(std::uint64_t index, Handle old_handle, std::span<const std::byte> data,
+                        std::uint8_t codec, RecompressResult& result);
+  void mark_no_secondary_shrinks(std::uint64_t index, Handle old_handle);
+  // Whether page `index` carries an idle mark (its access word's idle bit, set by mark_idle).
+  bool page_is_idle(std::uint64_t index) const;
+  std::uint64_t first_made(std::uint64_t index) const;  // see store.cc
+  bool holds_data(std::uint64_t index) const;  // compressed, huge or written back
+  Error sample_pages(std::uint64_t count, std::vector<std::byte>& samples);
 
   // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's
   // max_handles. set_reverse needs the slot made beforehand (make_reverse), so that publishing a
@@ -443,6 +537,7 @@ class ZSPOOL_API Store {
 
   StoreOptions options_;
   std::unique_ptr<Compressor> compressor_;
+  std::vector<std::unique_ptr<Compressor>> secondaries_;  // options_.recompress_with, in order
   std::size_t compress_scratch_bytes_ = 0;  // the compressor's worst case for one page
   std::unique_ptr<BackingFile> backing_;
   std::unique_ptr<Pool> pool_;

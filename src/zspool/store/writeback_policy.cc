@@ -116,6 +116,17 @@ void Store::set_access(std::uint64_t index, bool resident, bool incompressible) 
   if ((next & both) == both) counters_.incompressible_pages.fetch_add(1, std::memory_order_relaxed);
 }
 
+// publish_recompressed's part (stripe lock held): recency and the idle mark stay; the
+// incompressible mark goes.
+void Store::clear_incompressible(std::uint64_t index) {
+  std::atomic<std::uint32_t>* w = access(index);
+  if (w == nullptr) return;
+  const auto [old, next] =
+      update_word(*w, [](std::uint32_t word) { return word & ~kIncompressible; });
+  const std::uint32_t both = kResident | kIncompressible;
+  if ((old & both) == both) counters_.incompressible_pages.fetch_sub(1, std::memory_order_relaxed);
+}
+
 // Calls f(index, word) for every page whose chunk was made, in ascending order, while f
 // returns true.
 template <typename F>

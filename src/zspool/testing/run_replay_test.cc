@@ -472,5 +472,41 @@ TEST_F(ReplayTest, BadArguments) {
   }
 }
 
+// ---- recompression -----------------------------------------------------------------------------
+
+// lz4 first, zstd after: recompress shrinks what is held and every page still reads back (a
+// page decoded with the wrong compressor would be an error).
+TEST_F(ReplayTest, RecompressShrinksAndEveryPageReadsBack) {
+  std::string text;
+  for (int p = 0; p < 16; ++p) text += "write " + std::to_string(p) + "\n";
+  text += "stats\nrecompress all\nstats\nrecompress huge 0 1\n";
+  for (int p = 0; p < 16; ++p) text += "read " + std::to_string(p) + "\n";
+  const auto args = replay_args(trace(text), {"--recompress-with", "zstd,zstd:9", "--json"});
+  const Outcome o = run_zspool(args);
+  ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
+  std::istringstream in(o.out);
+  std::vector<nlohmann::json> objects;
+  for (std::string line; std::getline(in, line);) objects.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(objects.size(), 3u) << o.out;
+  EXPECT_LT(objects[1]["compr_data_size"].get<std::uint64_t>(),
+            objects[0]["compr_data_size"].get<std::uint64_t>());
+  EXPECT_EQ(objects[2]["verified"], 16);
+}
+
+TEST_F(ReplayTest, RecompressNeedsSecondaryCompressors) {
+  expect_one_line_error(replay_args(trace("write 0\nrecompress all\n")), 2,
+                        ":2: 'recompress' needs secondary compressors (--recompress-with");
+  expect_one_line_error(
+      replay_args(trace("write 0\nstats\nrecompress huge 0 2\n"), {"--recompress-with", "zstd"}), 2,
+      ":3: 'recompress' priority 2, but --recompress-with names 1 compressor");
+  expect_one_line_error(replay_args(trace("recompress warm\n"), {"--recompress-with", "zstd"}), 2,
+                        ":1: 'warm' is not a page kind");
+  const std::string good = trace("write 0\n");
+  expect_one_line_error(replay_args(good, {"--recompress-with", "zstd,nope"}), 2,
+                        "--recompress-with");
+  expect_one_line_error(replay_args(good, {"--recompress-with", "zstd,zstd:2,zstd:3,zstd:4"}), 2,
+                        "--recompress-with: 4 compressors, at most 3");
+}
+
 }  // namespace
 }  // namespace zspool::tools

@@ -32,7 +32,7 @@ struct VerbSpec {
   std::string_view usage;
 };
 
-constexpr std::array<VerbSpec, 8> kVerbs = {{
+constexpr std::array<VerbSpec, 9> kVerbs = {{
     {TraceVerb::write, "write", 1, 2, "write P [Q]"},
     {TraceVerb::read, "read", 1, 1, "read P"},
     {TraceVerb::discard, "discard", 1, 1, "discard P"},
@@ -42,6 +42,7 @@ constexpr std::array<VerbSpec, 8> kVerbs = {{
     {TraceVerb::stats, "stats", 0, 0, "stats"},
     {TraceVerb::idle, "idle", 0, 1, "idle [SECONDS]"},
     {TraceVerb::writeback_limit, "writeback-limit", 1, 1, "writeback-limit N"},
+    {TraceVerb::recompress, "recompress", 1, 3, "recompress huge|idle|all [THRESHOLD] [PRIORITY]"},
 }};
 
 const VerbSpec* find_verb(std::string_view name) {
@@ -114,8 +115,10 @@ std::string arity_message(const VerbSpec& spec, std::size_t given) {
     takes = "takes no arguments";
   } else if (spec.min_args == spec.max_args) {
     takes = fmt::format("takes {} argument{}", spec.min_args, spec.min_args == 1 ? "" : "s");
-  } else {
+  } else if (spec.max_args == spec.min_args + 1) {
     takes = fmt::format("takes {} or {} arguments", spec.min_args, spec.max_args);
+  } else {
+    takes = fmt::format("takes {} to {} arguments", spec.min_args, spec.max_args);
   }
   return fmt::format("'{}' {}, got {} (usage: {})", spec.name, takes, given, spec.usage);
 }
@@ -144,10 +147,39 @@ std::optional<std::string> take_writeback_kind(TraceOp& op,
   return std::nullopt;
 }
 
+// A number in [0, max], or why `word` is not one; `what` names it in the message.
+std::variant<std::uint64_t, std::string> parse_bounded(std::string_view word, std::string_view what,
+                                                       std::uint64_t max) {
+  auto number = parse_number(word);
+  if (const auto* value = std::get_if<std::uint64_t>(&number); value && *value > max)
+    return fmt::format("{} {} is too large (at most {})", what, *value, max);
+  return number;
+}
+
+// recompress KIND [THRESHOLD] [PRIORITY].
+std::optional<std::string> fill_recompress_arguments(TraceOp& op,
+                                                     std::span<const std::string_view> args) {
+  const auto kind = parse_recompress_kind(args[0]);
+  if (!kind) return fmt::format("{} is not a page kind (huge, idle or all)", quote(args[0]));
+  op.kind = *kind;
+  if (args.size() > 1) {
+    auto threshold = parse_bounded(args[1], "threshold", std::numeric_limits<std::uint32_t>::max());
+    if (auto* message = std::get_if<std::string>(&threshold)) return std::move(*message);
+    op.threshold = static_cast<std::uint32_t>(std::get<std::uint64_t>(threshold));
+  }
+  if (args.size() > 2) {
+    auto priority = parse_bounded(args[2], "priority", kMaxSecondaryCompressors);
+    if (auto* message = std::get_if<std::string>(&priority)) return std::move(*message);
+    op.priority = static_cast<std::uint32_t>(std::get<std::uint64_t>(priority));
+  }
+  return std::nullopt;
+}
+
 // Fills the op's numeric fields from the verb's arguments, or says which one is bad.
 std::optional<std::string> fill_arguments(TraceOp& op, std::span<const std::string_view> args) {
   if (auto message = take_writeback_kind(op, args)) return message;
   op.has_count = !args.empty() && (op.verb == TraceVerb::idle || op.writeback_kind);
+  if (op.verb == TraceVerb::recompress) return fill_recompress_arguments(op, args);
   std::array<std::uint64_t, 2> values{};
   for (std::size_t i = 0; i < args.size(); ++i) {
     auto parsed = takes_counts(op.verb) ? parse_number(args[i]) : parse_page_number(args[i]);
@@ -177,6 +209,7 @@ void account_pages(Trace& trace, const TraceOp& op) {
     case TraceVerb::stats:
     case TraceVerb::idle:
     case TraceVerb::writeback_limit:
+    case TraceVerb::recompress:
       break;
   }
 }
@@ -202,7 +235,7 @@ std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_vi
   if (spec == nullptr) {
     return TraceError{line_number,
                       fmt::format("unknown command {} (expected write, read, discard, compact, "
-                                  "writeback, stats, idle or writeback-limit)",
+                                  "writeback, stats, idle, writeback-limit or recompress)",
                                   quote(words.front()))};
   }
   const auto args = std::span(words).subspan(1);

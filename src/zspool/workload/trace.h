@@ -18,6 +18,10 @@
 //                   at most N pages (default: every page of that kind)
 //   writeback-limit N
 //                   the writeback budget: at most N more pages go to the backing file
+//   recompress huge|idle|all [THRESHOLD] [PRIORITY]
+//                   recompress pages of that kind whose stored size is >= THRESHOLD bytes
+//                   (default 0: any) with the secondary compressors, or only the one of
+//                   PRIORITY (1..3; default 0: each in turn) (Store::recompress)
 //
 // A trace is text: a NUL byte, or a line longer than kMaxTraceLineBytes, is an error on its
 // line (a binary file named by mistake is rejected at once, not parsed as one huge line).
@@ -63,9 +67,11 @@ enum class TraceVerb : std::uint8_t {
   stats,
   idle,
   writeback_limit,
+  recompress,
 };
 
-// "write", "read", "discard", "compact", "writeback", "stats", "idle", "writeback-limit".
+// "write", "read", "discard", "compact", "writeback", "stats", "idle", "writeback-limit",
+// "recompress".
 std::string_view trace_verb_name(TraceVerb verb);
 
 struct TraceOp {
@@ -77,6 +83,10 @@ struct TraceOp {
   // writeback KIND [N]: the kind (nullopt: `writeback N`, the pool's zspage writeback).
   std::optional<WritebackKind> writeback_kind;
   bool has_count = false;  // idle SECONDS / writeback KIND N: the number was given
+  // recompress KIND [THRESHOLD] [PRIORITY]
+  RecompressKind kind = RecompressKind::all;
+  std::uint32_t threshold = 0;  // bytes
+  std::uint32_t priority = 0;   // 0: every secondary in turn; 1..kMaxSecondaryCompressors
 
   bool operator==(const TraceOp&) const = default;
 };

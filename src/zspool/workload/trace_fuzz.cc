@@ -29,6 +29,9 @@ std::string serialise(const TraceOp& op) {
       return line + " " + std::to_string(op.page);
     case TraceVerb::writeback:
       return line + " " + std::to_string(op.count);
+    case TraceVerb::recompress:
+      return line + " " + std::string(zspool::recompress_kind_name(op.kind)) + " " +
+             std::to_string(op.threshold) + " " + std::to_string(op.priority);
     default:
       return line;
   }

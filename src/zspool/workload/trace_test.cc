@@ -410,6 +410,35 @@ TEST(TraceParser, RandomTextNeverThrows) {
   }
 }
 
+// ---- recompress ------------------------------------------------------------------------------
+
+TEST(TraceParser, RecompressTakesAKindAThresholdAndAPriority) {
+  EXPECT_EQ(only_op("recompress huge"),
+            (TraceOp{.verb = TraceVerb::recompress, .line = 1, .kind = RecompressKind::huge}));
+  EXPECT_EQ(only_op("recompress all 2048"),
+            (TraceOp{.verb = TraceVerb::recompress,
+                     .line = 1,
+                     .kind = RecompressKind::all,
+                     .threshold = 2048}));
+  EXPECT_EQ(only_op("recompress idle 0 3"),
+            (TraceOp{.verb = TraceVerb::recompress,
+                     .line = 1,
+                     .kind = RecompressKind::idle,
+                     .priority = 3}));
+  EXPECT_EQ(trace_verb_name(TraceVerb::recompress), "recompress");
+  EXPECT_EQ(parse_ok("recompress all\n").pages_needed, 0u) << "names no page";
+}
+
+TEST(TraceParser, RecompressRejectsBadArguments) {
+  expect_error("recompress", 1, "usage: recompress huge|idle|all [THRESHOLD] [PRIORITY]");
+  expect_error("recompress all 1 1 1", 1, "takes 1 to 3 arguments, got 4");
+  expect_error("compact\nrecompress cold", 2, "'cold' is not a page kind");
+  expect_error("recompress huge -5", 1, "negative number");
+  expect_error("recompress huge 4294967296", 1, "threshold 4294967296 is too large");
+  expect_error("recompress huge 0 4", 1, "priority 4 is too large (at most 3)");
+  expect_error("recompress huge 0 x", 1, "'x' is not a number");
+}
+
 }  // namespace
 }  // namespace zspool::tools
 
