@@ -203,6 +203,51 @@ TEST(Recompress, IdleFindsNoPageWithoutIdleMarks) {
   EXPECT_EQ(r->attempted, 0u);
 }
 
+// recompress(idle) takes exactly the pages mark_idle marked and no read since; recompressing
+// them leaves them idle (a change of form is not a use) and clears their incompressible mark.
+TEST(Recompress, IdleTakesTheIdlePagesAndLeavesThemIdle) {
+  auto s = mixed_store({"zstd"});
+  EXPECT_EQ(s->mark_idle(), kMixedPages);
+  std::vector<std::byte> out(kPage);
+  for (std::uint64_t i : {0u, 1u, 10u, 11u, 20u}) ASSERT_EQ(s->read(i, out), Error::ok);
+  ASSERT_EQ(s->stats().idle_pages, kMixedPages - 5);
+  const std::uint64_t incompressible = s->stats().incompressible_pages;
+  auto r = s->recompress(RecompressKind::idle);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->attempted, kMixedPages - 5);
+  EXPECT_EQ(r->recompressed, 16u) << "8 text and 8 nibble pages were idle";
+  EXPECT_EQ(s->stats().idle_pages, kMixedPages - 5) << "recompression kept the idle marks";
+  EXPECT_LT(s->stats().incompressible_pages, incompressible)
+      << "idle nibble pages lz4 could not shrink at all compress now";
+  // A read still clears a mark; recompressing everything leaves only the random pages
+  // incompressible.
+  ASSERT_EQ(s->read(2, out), Error::ok);
+  EXPECT_EQ(s->stats().idle_pages, kMixedPages - 6);
+  ASSERT_TRUE(s->recompress(RecompressKind::all).ok());
+  EXPECT_EQ(s->stats().incompressible_pages, 5u);
+  expect_every_page_reads_back(*s);
+}
+
+// A recompressed page that goes to the backing file and comes back on a read (promote_on_read)
+// keeps its codec both ways.
+TEST(Recompress, PromotedPagesKeepTheirCodec) {
+  TempFile f;
+  auto s = make_store({.pages = kMixedPages,
+                       .compressor = "lz4",
+                       .backing_path = f.path,
+                       .recompress_with = {"zstd"},
+                       .promote_on_read = true});
+  for (std::uint64_t i = 0; i < kMixedPages; ++i) ASSERT_EQ(s->write(i, mixed_page(i)), Error::ok);
+  ASSERT_EQ(s->recompress(RecompressKind::all)->recompressed, 20u);
+  auto wb = s->writeback(WritebackKind::all);
+  ASSERT_TRUE(wb.ok());
+  ASSERT_EQ(s->stats().bd_count, kMixedPages);
+  expect_every_page_reads_back(*s);  // from the backing file, promoting each
+  EXPECT_EQ(s->stats().promoted_pages, kMixedPages);
+  for (std::uint64_t i = 0; i < kMixedPages; ++i) EXPECT_TRUE(s->in_memory(i)) << i;
+  expect_every_page_reads_back(*s);  // from the pool, with the codec the promotion kept
+}
+
 TEST(Recompress, WrittenBackPagesKeepTheirCodec) {
   TempFile f;
   auto s = mixed_store({"zstd"}, f.path);
