@@ -10,15 +10,11 @@
 //
 // FILE is never a file that exists, unless --force; even then it must be a regular file (a
 // symlink, a device, a FIFO or a directory is refused) and neither an input nor inside an input
-// directory. A new FILE
-// is created with O_EXCL, so a file appearing meanwhile is not overwritten either.
-#include <fcntl.h>
+// directory. It is written through write_output_file (output_file.h): to a temporary file beside
+// it, then linked (a new FILE: never over one that appeared meanwhile) or renamed over it.
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -30,6 +26,7 @@
 #include "zspool/cli/command.h"
 #include "zspool/cli/corpus_args.h"
 #include "zspool/cli/options.h"
+#include "zspool/cli/output_file.h"
 #include "zspool/cli/render.h"
 #include "zspool/cli/size_arg.h"
 #include "zspool/platform/file_identity.h"
@@ -81,41 +78,6 @@ void check_output(const TrainDictArgs& args) {
     usage_error(fmt::format("-o {}: exists; not overwritten (--force replaces it)", args.output));
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-[[noreturn]] void cannot_write(const std::string& path, int err) {
-  command_failed(fmt::format("-o {}: {}", path, std::strerror(err)));
-}
-
-void write_output(const TrainDictArgs& args, std::span<const std::byte> bytes) {
-  Fd out;
-  constexpr int kCommon = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-  out.fd = ::open(args.output.c_str(), kCommon | O_CREAT | O_EXCL, 0644);
-  if (out.fd < 0 && errno == EEXIST && args.force) out.fd = ::open(args.output.c_str(), kCommon);
-  if (out.fd < 0) {
-    if (errno == EEXIST)
-      usage_error(fmt::format("-o {}: appeared meanwhile; not overwritten", args.output));
-    cannot_write(args.output, errno);
-  }
-  struct stat st {};
-  if (::fstat(out.fd, &st) != 0) cannot_write(args.output, errno);
-  if (!S_ISREG(st.st_mode))
-    usage_error(fmt::format("-o {}: not a regular file; refusing", args.output));
-  if (::ftruncate(out.fd, 0) != 0) cannot_write(args.output, errno);
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(out.fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) cannot_write(args.output, n < 0 ? errno : EIO);
-    bytes = bytes.subspan(static_cast<std::size_t>(n));
-  }
-  if (::fsync(out.fd) != 0) cannot_write(args.output, errno);
-}
-
 void run_train_dict(const TrainDictArgs& args) {
   check_output(args);
   const LoadedCorpus corpus = load_paths_corpus(args.corpus, kTrainPageSize, kCorpusMemoryShare);
@@ -129,7 +91,11 @@ void run_train_dict(const TrainDictArgs& args) {
     if (trained.error() == Error::out_of_memory) command_failed(message);
     usage_error(message);
   }
-  write_output(args, trained->bytes);
+  // Checked again as it is written: whole or not at all, and nothing that appeared meanwhile
+  // is replaced without --force (output_file.h).
+  if (const std::string problem = write_output_file(args.output, trained->bytes, args.force);
+      !problem.empty())
+    command_failed("-o " + problem);
   print_output(args.json ? trained_dictionary_json(args.output, *trained, corpus).dump() + "\n"
                          : trained_dictionary_text(args.output, *trained, corpus));
 }
