@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <system_error>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <system_error>
 
 #include "zspool/core/internal/stats_json.h"
 #include "zspool/platform/internal/os.h"
@@ -215,10 +215,10 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
   {
     std::lock_guard lock(stripe(index));
     set_reverse(*h, index);
-    publish(index,
-            {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed,
-             false},
-            incompressible);
+    publish(
+        index,
+        {*h, static_cast<std::uint32_t>(data.size()), huge ? Kind::huge : Kind::compressed, false},
+        incompressible);
   }
   kick_background_writer();
   return Error::ok;
@@ -407,7 +407,7 @@ Error Store::evict(Pool& pool, Handle h) {
   std::lock_guard lock(stripe(index));
   Entry& e = entry(index);  // published, so its chunk was made
   if ((e.kind != Kind::compressed && e.kind != Kind::huge) || e.value != h) return Error::ok;
-  (void)pool;  // the store's own pool_
+  (void)pool;                          // the store's own pool_
   return write_back_locked(index, e);  // an error: the pool restores the zspage
 }
 
@@ -576,8 +576,8 @@ Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
   }
   const std::uint64_t saved = now.length - data.size();
   set_reverse(*h, index);
-  publish_recompressed(index,
-                       {*h, static_cast<std::uint32_t>(data.size()), Kind::compressed, false, codec, 0});
+  publish_recompressed(
+      index, {*h, static_cast<std::uint32_t>(data.size()), Kind::compressed, false, codec, 0});
   ++result.recompressed;
   result.saved_bytes += saved;
   counters_.recompressed_pages.fetch_add(1, std::memory_order_relaxed);
@@ -620,8 +620,8 @@ bool Store::holds_data(std::uint64_t index) const {
 // Every stride-th page holding data (stride: those pages / count, at least 1), read back, at
 // most `count` of them, appended to `samples`.
 Error Store::sample_pages(std::uint64_t count, std::vector<std::byte>& samples) {
-  const std::uint64_t held = counters_.stored_pages.load() - counters_.same_pages.load() +
-                             counters_.bd_count.load();
+  const std::uint64_t held =
+      counters_.stored_pages.load() - counters_.same_pages.load() + counters_.bd_count.load();
   const std::uint64_t stride = std::max<std::uint64_t>(1, held / count);
   std::uint64_t seen = 0, taken = 0;
   for (std::uint64_t index = first_made(0); index < options_.pages && taken < count;

@@ -224,22 +224,22 @@ struct StoreOptions {
 
 // The writeback policy's statistics (issue 14): writeback per kind, idle pages, the budget
 // (zram's writeback_limit_enable / writeback_limit), the background writer and compactor.
-#define ZSPOOL_STORE_POLICY_COUNTERS(X)                                                   \
-  X(wb_idle_pages, "pages written back by writeback(idle)")                               \
-  X(wb_huge_pages, "pages written back by writeback(huge)")                               \
-  X(wb_incompressible_pages, "pages written back by writeback(incompressible)")           \
-  X(wb_idle_huge_pages, "pages written back by writeback(idle+huge)")                     \
-  X(wb_all_pages, "pages written back by writeback(all)")                                 \
-  X(wb_page_policy_pages, "pages written back by the page policy (limit, background)")    \
-  X(idle_pages, "pages in memory marked idle")                                            \
-  X(incompressible_pages, "pages in memory that did not compress at all")                 \
-  X(writeback_limit_enable, "1 when a writeback budget is set")                           \
-  X(writeback_limit, "pages the budget still lets go to the backing file")                \
-  X(writeback_limit_refused, "backing writes refused because the budget was spent")       \
-  X(bg_writeback_runs, "background writer runs (pool above the high watermark)")          \
-  X(bg_writeback_pages, "pages the background writer wrote back")                         \
-  X(writer_stalls, "writes that had to write back themselves (pool at the limit)")        \
-  X(bg_compactions, "background compactions (freeable pages past the threshold)")           \
+#define ZSPOOL_STORE_POLICY_COUNTERS(X)                                                \
+  X(wb_idle_pages, "pages written back by writeback(idle)")                            \
+  X(wb_huge_pages, "pages written back by writeback(huge)")                            \
+  X(wb_incompressible_pages, "pages written back by writeback(incompressible)")        \
+  X(wb_idle_huge_pages, "pages written back by writeback(idle+huge)")                  \
+  X(wb_all_pages, "pages written back by writeback(all)")                              \
+  X(wb_page_policy_pages, "pages written back by the page policy (limit, background)") \
+  X(idle_pages, "pages in memory marked idle")                                         \
+  X(incompressible_pages, "pages in memory that did not compress at all")              \
+  X(writeback_limit_enable, "1 when a writeback budget is set")                        \
+  X(writeback_limit, "pages the budget still lets go to the backing file")             \
+  X(writeback_limit_refused, "backing writes refused because the budget was spent")    \
+  X(bg_writeback_runs, "background writer runs (pool above the high watermark)")       \
+  X(bg_writeback_pages, "pages the background writer wrote back")                      \
+  X(writer_stalls, "writes that had to write back themselves (pool at the limit)")     \
+  X(bg_compactions, "background compactions (freeable pages past the threshold)")      \
   X(promoted_pages, "written-back pages a read brought back into memory (promote_on_read)")
 
 // The mm_stat fields the store counts itself (the others come from the pool or the options).
@@ -419,7 +419,7 @@ class ZSPOOL_API Store {
     std::uint64_t value = 0;   // handle, fill word, or backing slot
     std::uint32_t length = 0;  // stored bytes (compressed length; page_size for huge)
     Kind kind = Kind::empty;
-    bool was_huge = false;  // written_back: the slot holds a raw page
+    bool was_huge = false;   // written_back: the slot holds a raw page
     std::uint8_t codec = 0;  // the compressor of the stored bytes: 0 primary, p secondary p
     std::uint8_t flags = 0;  // kNoSecondaryShrinks
   };
@@ -449,7 +449,7 @@ class ZSPOOL_API Store {
   // publish for recompression: the access word keeps its recency and idle mark.
   void publish_recompressed(std::uint64_t index, Entry entry);
   void count_in(const Entry& entry);  // the counters a published entry adds
-  void release(const Entry& old);                  // stripe lock held
+  void release(const Entry& old);     // stripe lock held
   // `*incompressible`: the compressor could not make the page smaller than page_size at all.
   std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page,
                                                           std::span<std::byte> out,
@@ -525,7 +525,7 @@ class ZSPOOL_API Store {
   // Whether page `index` carries an idle mark (its access word's idle bit, set by mark_idle).
   bool page_is_idle(std::uint64_t index) const;
   std::uint64_t first_made(std::uint64_t index) const;  // see store.cc
-  bool holds_data(std::uint64_t index) const;  // compressed, huge or written back
+  bool holds_data(std::uint64_t index) const;           // compressed, huge or written back
   Error sample_pages(std::uint64_t count, std::vector<std::byte>& samples);
 
   // handle -> page index + 1 (0: none), by Pool::handle_index, for slots below the pool's
