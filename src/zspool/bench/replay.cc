@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "zspool/workload/store_command.h"
+
 namespace zspool::tools {
 namespace {
 
@@ -29,20 +31,14 @@ class Replayer {
         return read(op);
       case TraceVerb::discard:
         return discard(op);
-      case TraceVerb::compact:
-        store_.compact();
-        return;
-      case TraceVerb::writeback:
-        return writeback(op);
       case TraceVerb::stats:
         return print_stats();
+      case TraceVerb::compact:
+      case TraceVerb::writeback:
       case TraceVerb::idle:
-        return mark_idle(op);
       case TraceVerb::writeback_limit:
-        store_.set_writeback_limit(op.count);
-        return;
       case TraceVerb::recompress:
-        return recompress(op);
+        return store_command(op);
     }
   }
 
@@ -80,36 +76,10 @@ class Replayer {
     source_of_.erase(op.page);
   }
 
-  void writeback(const TraceOp& op) {
-    if (op.writeback_kind) return selective_writeback(op, *op.writeback_kind);
-    const auto written_back = store_.writeback(op.count);
-    if (!written_back) fail(op, fmt::format("writeback {}", op.count), written_back.error());
-  }
-
-  // writeback KIND [N]. A spent budget refusing it is what the budget is for, not a failure
-  // (the stats count it: writeback_limit_refused).
-  void selective_writeback(const TraceOp& op, WritebackKind kind) {
-    const std::size_t max_pages =
-        op.has_count ? static_cast<std::size_t>(op.count) : static_cast<std::size_t>(-1);
-    const auto written_back = store_.writeback(kind, max_pages);
-    if (!written_back && written_back.error() != Error::limit_reached)
-      fail(op, fmt::format("writeback {}", writeback_kind_name(kind)), written_back.error());
-  }
-
-  void mark_idle(const TraceOp& op) {
-    if (op.has_count) {
-      store_.mark_idle(std::chrono::seconds(static_cast<std::int64_t>(
-          std::min<std::uint64_t>(op.count, std::numeric_limits<std::int64_t>::max()))));
-    } else {
-      store_.mark_idle();
-    }
-  }
-
-  void recompress(const TraceOp& op) {
-    const auto done = store_.recompress(op.kind, op.threshold, 0, op.priority);
-    if (!done) {
-      fail(op, fmt::format("recompress {}", recompress_kind_name(op.kind)), done.error());
-    }
+  // compact, writeback, idle, writeback-limit, recompress (workload/store_command.h).
+  void store_command(const TraceOp& op) {
+    const StoreCommandOutcome outcome = run_store_command(store_, op);
+    if (outcome.error != Error::ok) fail(op, outcome.command, outcome.error);
   }
 
   void print_stats() {

@@ -479,8 +479,9 @@ TEST(TracePolicyCommands, ValidateLikeTheOthers) {
   expect_error("writeback-limit\n", 1, "usage: writeback-limit N");
   expect_error("writeback-limit -3\n", 1, "negative number '-3'");
   expect_error("writeback-limit 18446744073709551616\n", 1, "is too large");
-  expect_error("idles\n", 1, "expected write, read, discard, compact, writeback, stats, idle or "
-                             "writeback-limit");
+  expect_error("idles\n", 1,
+               "expected write, read, discard, compact, writeback, stats, idle, writeback-limit "
+               "or recompress");
 }
 
 }  // namespace
