@@ -2,7 +2,7 @@
 //
 //   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
 //          [max-chain=N] [page-size=SIZE] [stats-file=PATH] [writeback-policy=page|zspage]
-//          [background-writer=BOOL]
+//          [background-writer=BOOL] [control=PATH]
 //
 // This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
 // BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
@@ -26,6 +26,7 @@
 #include <string>
 
 #include "zspool/nbdkit/block_device.h"
+#include "zspool/nbdkit/control_fifo.h"
 #include "zspool/nbdkit/plugin_config.h"
 #include "zspool/nbdkit/stats_file.h"
 
@@ -42,6 +43,7 @@ constexpr std::uint32_t kMaxRequest = 32u << 20;  // block_size's maximum: 32 Mi
 zspool::nbd::PluginConfig config;
 std::unique_ptr<BlockDevice> device;
 std::unique_ptr<zspool::nbd::StatsFile> stats_file;
+std::unique_ptr<zspool::nbd::ControlFifo> control;
 
 // Runs a request; 0 on success, else -1 with nbdkit's error set (errno_for) and logged.
 template <typename Fn>
@@ -100,6 +102,8 @@ int zspool_config(const char* key, const char* value) noexcept {
       config.store.page_size = page > UINT32_MAX ? 0 : static_cast<std::uint32_t>(page);
     } else if (k == "stats-file") {
       config.stats_file = value;
+    } else if (k == "control") {
+      config.control = value;
     } else if (k == "writeback-policy") {
       return parse_writeback_policy_parameter(value);
     } else if (k == "background-writer") {
@@ -139,6 +143,15 @@ int zspool_config_complete() noexcept {
         return -1;
       }
     }
+    if (!config.control.empty()) {
+      std::string control_why;
+      auto made = zspool::nbd::ControlFifo::create(config.control, &control_why);
+      if (!made) {
+        nbdkit_error("%s", control_why.c_str());
+        return -1;
+      }
+      control = std::move(*made);
+    }
     return 0;
   } catch (...) {
     nbdkit_error("cannot create the store: out of memory");
@@ -146,9 +159,27 @@ int zspool_config_complete() noexcept {
   }
 }
 
+// A line written to the control FIFO: run it, log the outcome (an error when refused or failed,
+// else a debug line), and show its effect in the stats file at once.
+void on_control_line(std::string_view line, std::size_t line_number) {
+  bool failed = false;
+  const std::string outcome =
+      zspool::nbd::control_line(device->store(), line, line_number, &failed);
+  if (outcome.empty()) return;
+  if (failed)
+    nbdkit_error("%s", outcome.c_str());
+  else
+    nbdkit_debug("%s", outcome.c_str());
+  if (stats_file) (void)stats_file->write_now();
+}
+
 int zspool_after_fork() noexcept {
   try {
     if (stats_file) stats_file->start();
+    if (control && control->start(on_control_line) != Error::ok) {
+      nbdkit_error("control=%s: cannot open the FIFO", control->path().c_str());
+      return -1;
+    }
     return 0;
   } catch (...) {
     nbdkit_error("stats-file=%s: cannot start its thread", config.stats_file.c_str());
@@ -158,6 +189,7 @@ int zspool_after_fork() noexcept {
 
 void zspool_unload() noexcept {
   try {
+    control.reset();  // stops its thread (which uses the device) and removes the FIFO
     if (stats_file) {
       stats_file->stop();
       (void)stats_file->write_now();
@@ -283,6 +315,8 @@ struct nbdkit_plugin make_plugin() {
       "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"
       "page-size=<SIZE>       the unit compressed: 4K (default) .. 64K, a power of two\n"
       "stats-file=<PATH>      rewrite PATH (mm_stat, bd_stat) and PATH.json every second\n"
+      "control=<PATH>         a FIFO made at PATH taking store commands, one a line: compact,\n"
+      "                       idle [SECONDS], writeback KIND [N], writeback-limit N, recompress\n"
       "writeback-policy=page|zspage  what limit= writes back (default page: the coldest pages)\n"
       "background-writer=<BOOL>  write back in a background thread from 95% of limit= to 90%";
   p.magic_config_key = "size";

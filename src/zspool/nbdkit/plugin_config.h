@@ -11,6 +11,8 @@
 //                                           compress better (zstd at 32K, as nbdkit's memory
 //                                           plugin does) and make sub-page writes cost more
 //   stats-file=PATH   stats_file            none: see stats_file.h
+//   control=PATH      control               none: a FIFO made at PATH taking store commands
+//                                           (control_fifo.h)
 //   writeback-policy=page|zspage  store.writeback_policy  page (parsed in plugin.cc)
 //   background-writer=BOOL        store.background_writer false
 //
@@ -30,6 +32,7 @@ struct PluginConfig {
   std::optional<std::uint64_t> size;
   StoreOptions store;
   std::string stats_file;
+  std::string control;  // control=PATH: the FIFO of store commands (control_fifo.h)
 };
 
 // Why `config` cannot make a device, as one line naming the parameter (e.g. "compressor=lz5:

@@ -289,6 +289,38 @@ case_garbage_client() {
   echo "64 garbage connections ended; the server kept serving and the data stayed"
 }
 
+# control=PATH: store commands written to the FIFO act on the live device; bad lines are refused
+# and logged; the FIFO goes at exit; an existing path is refused and left alone.
+case_control() {
+  make_real_data "$tmp/data"
+  head -c $((4 << 20)) "$tmp/data" >"$tmp/small"
+  start_server size=8M limit=64M backing="$tmp/backing" stats-file="$tmp/stats" control="$tmp/ctl"
+  [[ -p $tmp/ctl ]] || fail "control= made no FIFO"
+  nbdcopy "$tmp/small" "$uri"
+  echo idle >"$tmp/ctl"
+  printf 'writeback idle\nwrite 0 1\nbogus\n' >"$tmp/ctl"
+  local tries=0
+  until grep -q '"bd_count": *[1-9]' "$tmp/stats.json" 2>/dev/null; do
+    ((++tries < 600)) || fail "writeback idle through the FIFO wrote nothing back: $(cat "$tmp/stats")"
+    sleep 0.1
+  done
+  until (($(grep -c "control: line" "$tmp/nbdkit.log") >= 2)); do
+    ((++tries < 1200)) || fail "the bad control lines were not logged: $(cat "$tmp/nbdkit.log")"
+    sleep 0.1
+  done
+  grep -q "control: line 3: 'write' is not a control command" "$tmp/nbdkit.log" ||
+    fail "the page command was not refused by name"
+  grep -q "control: line 4: unknown command 'bogus'" "$tmp/nbdkit.log" || fail "bogus not refused"
+  nbdcopy "$uri" "$tmp/back"
+  cmp -n $((4 << 20)) "$tmp/small" "$tmp/back" || fail "data read back wrong after writeback"
+  stop_server
+  [[ ! -e $tmp/ctl ]] || fail "the control FIFO was left behind"
+  echo keep >"$tmp/precious"
+  expect_refused "control=$tmp/precious: exists" size=1M control="$tmp/precious"
+  [[ $(cat "$tmp/precious") == keep ]] || fail "control= changed an existing file"
+  echo "control FIFO: idle + writeback idle wrote back $(awk '{print $1}' <(sed -n 2p "$tmp/stats")) pages; bad lines refused"
+}
+
 case_stats_file() {
   make_real_data "$tmp/data"
   head -c $((1 << 20)) "$tmp/data" >"$tmp/1m"
