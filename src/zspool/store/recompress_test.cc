@@ -11,10 +11,15 @@
 #include <vector>
 
 #include "zspool/store/store.h"
+#include "zspool/testing/store_test_util.h"
 #include "zspool/workload/rng.h"
 
 namespace zspool {
 namespace {
+
+using test::make_store;
+using test::reads_back;
+using test::TempFile;
 
 constexpr std::uint32_t kPage = 4096;
 
@@ -51,28 +56,6 @@ std::vector<std::byte> random_page(std::uint64_t seed) {
   }
   return p;
 }
-
-std::unique_ptr<Store> make_store(StoreOptions o) {
-  auto s = Store::create(std::move(o));
-  EXPECT_TRUE(s.ok()) << error_name(s.error());
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-bool reads_back(Store& s, std::uint64_t index, const std::vector<std::byte>& want) {
-  std::vector<std::byte> got(kPage);
-  return s.read(index, got) == Error::ok && got == want;
-}
-
-struct TempFile {
-  std::string path;
-  TempFile() {
-    char p[] = "/tmp/zspool-recompress-test-XXXXXX";
-    const int fd = mkstemp(p);
-    if (fd >= 0) close(fd);
-    path = p;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-};
 
 // Pages 0..9 text, 10..19 nibbles (huge under lz4), 20..24 random (huge under anything).
 std::vector<std::byte> mixed_page(std::uint64_t i) {

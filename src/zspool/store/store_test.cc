@@ -1,6 +1,7 @@
 #include "zspool/store/store.h"
 #include "zspool/platform/internal/os_page_source.h"
 #include "zspool/store/internal/store_internals.h"
+#include "zspool/testing/store_test_util.h"
 #include "zspool/workload/rng.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,10 @@
 
 namespace zspool {
 namespace {
+
+using test::make_store;
+using test::reads_back;
+using test::TempFile;
 
 constexpr std::uint32_t kPage = 4096;
 
@@ -72,28 +77,6 @@ std::vector<std::byte> make_page(std::uint64_t index, std::uint64_t version, Fla
 Flavour flavour_of(std::uint64_t i) {
   return static_cast<Flavour>(i % 5);
 }
-
-std::unique_ptr<Store> make_store(StoreOptions o) {
-  auto s = Store::create(std::move(o));
-  EXPECT_TRUE(s.ok()) << error_name(s.error());
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-bool reads_back(Store& s, std::uint64_t index, const std::vector<std::byte>& want) {
-  std::vector<std::byte> got(kPage);
-  return s.read(index, got) == Error::ok && got == want;
-}
-
-struct TempFile {
-  std::string path;
-  TempFile() {
-    char p[] = "/tmp/zspool-store-test-XXXXXX";
-    const int fd = mkstemp(p);
-    if (fd >= 0) close(fd);
-    path = p;
-  }
-  ~TempFile() { std::filesystem::remove(path); }
-};
 
 TEST(Store, RoundTripsEveryCompressor) {
   for (const char* c : {"lz4", "zstd", "zstd:9", "lzo1x"}) {

@@ -13,10 +13,14 @@
 
 #include "zspool/store/internal/store_internals.h"
 #include "zspool/store/store.h"
+#include "zspool/testing/store_test_util.h"
 #include "zspool/testing/test_util.h"
 
 namespace zspool {
 namespace {
+
+using test::make_store;
+using test::reads_back;
 
 constexpr std::uint32_t kPage = 4096;
 
@@ -55,17 +59,6 @@ struct TempDir {
   }
   std::string file(const char* name) const { return path + "/" + name; }
 };
-
-std::unique_ptr<Store> make_store(StoreOptions o) {
-  auto s = Store::create(std::move(o));
-  EXPECT_TRUE(s.ok()) << error_name(s.error());
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-bool reads_back(Store& s, std::uint64_t index, const std::vector<std::byte>& want) {
-  std::vector<std::byte> got(kPage);
-  return s.read(index, got) == Error::ok && got == want;
-}
 
 // Whether page i is served from memory: a read that does not touch the backing file.
 bool served_from_memory(Store& s, std::uint64_t index, const std::vector<std::byte>& want) {
