@@ -162,12 +162,12 @@ void BM_ZspoolMallocFreeThreaded(benchmark::State& state) {
   static Pool& shared = *make_pool().release();  // lives for the process
   zspool_malloc_free(state, shared);
 }
-BENCHMARK(BM_ZspoolMallocFreeThreaded)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ZspoolMallocFreeThreaded)->ThreadRange(1, 8)->UseRealTime();  // 1, 2, 4, 8
 
 void BM_GlibcMallocFreeThreaded(benchmark::State& state) {
   glibc_malloc_free(state);
 }
-BENCHMARK(BM_GlibcMallocFreeThreaded)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_GlibcMallocFreeThreaded)->ThreadRange(1, 8)->UseRealTime();  // 1, 2, 4, 8
 
 // Steady-state churn, as a zram device in use sees it: a resident population of kLive objects;
 // each iteration frees kBatch of them at random and allocates replacements of the next sizes.
