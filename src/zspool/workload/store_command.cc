@@ -10,29 +10,6 @@
 namespace zspool::tools {
 namespace {
 
-std::string command_text(const TraceOp& op) {
-  switch (op.verb) {
-    case TraceVerb::writeback:
-      if (!op.writeback_kind) return fmt::format("writeback {}", op.count);
-      return op.has_count
-                 ? fmt::format("writeback {} {}", writeback_kind_name(*op.writeback_kind), op.count)
-                 : fmt::format("writeback {}", writeback_kind_name(*op.writeback_kind));
-    case TraceVerb::writeback_limit:
-      return fmt::format("writeback-limit {}", op.count);
-    case TraceVerb::idle:
-      return op.has_count ? fmt::format("idle {}", op.count) : "idle";
-    case TraceVerb::recompress:
-      if (op.priority != 0)
-        return fmt::format("recompress {} {} {}", recompress_kind_name(op.kind), op.threshold,
-                           op.priority);
-      if (op.threshold != 0)
-        return fmt::format("recompress {} {}", recompress_kind_name(op.kind), op.threshold);
-      return fmt::format("recompress {}", recompress_kind_name(op.kind));
-    default:
-      return std::string(trace_verb_name(op.verb));
-  }
-}
-
 std::string pages(std::uint64_t n) {
   return fmt::format("{} page{}", n, n == 1 ? "" : "s");
 }
@@ -97,7 +74,7 @@ bool is_store_command(TraceVerb verb) {
 
 StoreCommandOutcome run_store_command(Store& store, const TraceOp& op) {
   StoreCommandOutcome out;
-  out.command = command_text(op);
+  out.command = format_trace_op(op);
   switch (op.verb) {
     case TraceVerb::compact:
       out.done = "compacted: " + pages(store.compact()) + " freed";

@@ -227,6 +227,36 @@ std::string_view trace_verb_name(TraceVerb verb) {
   return "?";
 }
 
+std::string format_trace_op(const TraceOp& op) {
+  const std::string_view name = trace_verb_name(op.verb);
+  switch (op.verb) {
+    case TraceVerb::write:
+      return fmt::format("{} {} {}", name, op.page, op.source);
+    case TraceVerb::read:
+    case TraceVerb::discard:
+      return fmt::format("{} {}", name, op.page);
+    case TraceVerb::writeback:
+      if (!op.writeback_kind) return fmt::format("{} {}", name, op.count);
+      if (!op.has_count) return fmt::format("{} {}", name, writeback_kind_name(*op.writeback_kind));
+      return fmt::format("{} {} {}", name, writeback_kind_name(*op.writeback_kind), op.count);
+    case TraceVerb::writeback_limit:
+      return fmt::format("{} {}", name, op.count);
+    case TraceVerb::idle:
+      return op.has_count ? fmt::format("{} {}", name, op.count) : std::string(name);
+    case TraceVerb::recompress:
+      if (op.priority != 0)
+        return fmt::format("{} {} {} {}", name, recompress_kind_name(op.kind), op.threshold,
+                           op.priority);
+      if (op.threshold != 0)
+        return fmt::format("{} {} {}", name, recompress_kind_name(op.kind), op.threshold);
+      return fmt::format("{} {}", name, recompress_kind_name(op.kind));
+    case TraceVerb::compact:
+    case TraceVerb::stats:
+      return std::string(name);
+  }
+  return std::string(name);
+}
+
 std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_view line,
                                                                   std::size_t line_number) {
   const std::vector<std::string_view> words = split_words(strip_comment(line));

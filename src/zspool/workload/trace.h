@@ -140,6 +140,10 @@ std::string format_trace_error(const std::string& path, const TraceError& error)
 // capacity a trace implies when none is given, so the error names the line that asks for it.
 std::optional<TraceError> check_trace_capacity(const Trace& trace, std::uint64_t max_store_pages);
 
+// The op as one trace line (no newline) that parses back to the same op (line aside): the
+// fuzzer's round trip, and how the replay and the nbdkit control FIFO name a command.
+std::string format_trace_op(const TraceOp& op);
+
 // Parses one line (comment and blanks allowed); nullopt-in-variant means nothing on it.
 std::variant<std::optional<TraceOp>, TraceError> parse_trace_line(std::string_view line,
                                                                   std::size_t line_number);

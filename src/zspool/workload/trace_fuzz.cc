@@ -19,24 +19,6 @@ using zspool::tools::TraceVerb;
   std::abort();
 }
 
-std::string serialise(const TraceOp& op) {
-  std::string line(zspool::tools::trace_verb_name(op.verb));
-  switch (op.verb) {
-    case TraceVerb::write:
-      return line + " " + std::to_string(op.page) + " " + std::to_string(op.source);
-    case TraceVerb::read:
-    case TraceVerb::discard:
-      return line + " " + std::to_string(op.page);
-    case TraceVerb::writeback:
-      return line + " " + std::to_string(op.count);
-    case TraceVerb::recompress:
-      return line + " " + std::string(zspool::recompress_kind_name(op.kind)) + " " +
-             std::to_string(op.threshold) + " " + std::to_string(op.priority);
-    default:
-      return line;
-  }
-}
-
 std::size_t count_lines(std::string_view text) {
   std::size_t n = 1;
   for (char c : text) n += c == '\n';
@@ -62,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (op.verb == TraceVerb::write || op.verb == TraceVerb::read || op.verb == TraceVerb::discard)
       pages = std::max(pages, op.page + 1);
     if (op.verb == TraceVerb::write) sources = std::max(sources, op.source + 1);
-    again += serialise(op) + "\n";
+    again += zspool::tools::format_trace_op(op) + "\n";
   }
   if (pages != trace.pages_needed || sources != trace.source_pages_needed)
     fail("pages_needed/source_pages_needed disagree with the ops");
