@@ -110,12 +110,13 @@ std::optional<TraceError> recompress_without_secondaries(const Trace& trace,
   for (const TraceOp& op : trace.ops) {
     if (op.verb != TraceVerb::recompress) continue;
     if (given == 0) {
-      return TraceError{op.line,
-                        "'recompress' needs secondary compressors (--recompress-with SPEC[,SPEC...])"};
+      return TraceError{
+          op.line, "'recompress' needs secondary compressors (--recompress-with SPEC[,SPEC...])"};
     }
     if (op.priority > given) {
-      return TraceError{op.line, fmt::format("'recompress' priority {}, but --recompress-with names {}",
-                                             op.priority, count_of(given, "compressor"))};
+      return TraceError{op.line,
+                        fmt::format("'recompress' priority {}, but --recompress-with names {}",
+                                    op.priority, count_of(given, "compressor"))};
     }
   }
   return std::nullopt;

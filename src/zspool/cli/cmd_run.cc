@@ -3,7 +3,8 @@
 //
 //   zspool run [--pages N | --size SIZE | --input PATH... [--max-bytes SIZE]]
 //              [--compressor SPEC] [--limit SIZE] [--backing FILE] [--threads N]
-//              [--recompress-with SPEC[,SPEC...]] (then every page is recompressed before the reads)
+//              [--recompress-with SPEC[,SPEC...]] (then every page is recompressed before the
+//              reads)
 //              [--page-size SIZE] [--max-chain N] [--json]
 //
 // Corpus: the builtin deterministic mix (workload/corpus.h), kDefaultPages pages unless --pages

@@ -385,8 +385,8 @@ Json run_json(const LoadedCorpus& corpus, const RunReport& report) {
 
 std::string mm_stat_text(const StoreStats& stats, bool json) {
   if (json) return trace_stats_json(stats).dump() + "\n";
-  return "mm_stat " + mm_stat_line(stats) + "\nbd_stat " + bd_stat_line(stats) +
-         "\npolicy_stat " + policy_stat_line(stats) + "\n";
+  return "mm_stat " + mm_stat_line(stats) + "\nbd_stat " + bd_stat_line(stats) + "\npolicy_stat " +
+         policy_stat_line(stats) + "\n";
 }
 
 // ---- zspool bench policy ---------------------------------------------------------------------
@@ -421,8 +421,9 @@ std::string policy_bench_text(const LoadedCorpus& corpus, const PolicyBenchResul
                      "policy", "hit %", "hot %", "bd reads", "bd writes", "MB wr", "w p50us",
                      "w p99us", "stalls", "eff min/avg", "fill min/avg");
   for (const PolicyRun& run : r.runs) out += policy_row(run, corpus.corpus.page_size());
-  out += "\neff = compr_data_size / mem_used_total, fill = mem_used_total / limit, sampled "
-         "once writeback started\n";
+  out +=
+      "\neff = compr_data_size / mem_used_total, fill = mem_used_total / limit, sampled "
+      "once writeback started\n";
   return out;
 }
 

@@ -75,8 +75,9 @@ void check_secondaries(const std::vector<std::string>& specs) {
 }  // namespace
 
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
-  return app.add_option("--compressor", spec,
-                        "lz4, lz4:N, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, lzo1x")
+  return app
+      .add_option("--compressor", spec,
+                  "lz4, lz4:N, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, lzo1x")
       ->check(compressor_validator())
       ->type_name("SPEC")
       ->capture_default_str();
@@ -104,9 +105,8 @@ void add_writeback_policy_options(CLI::App& app, StoreArgs& args) {
   app.add_option("--writeback-policy", args.writeback_policy,
                  "what --limit writes back: page (the coldest pages) or zspage (the pool's "
                  "coldest zspage)")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, WritebackPolicy>{{"page", WritebackPolicy::page},
-                                                 {"zspage", WritebackPolicy::zspage}}))
+      ->transform(CLI::CheckedTransformer(std::map<std::string, WritebackPolicy>{
+          {"page", WritebackPolicy::page}, {"zspage", WritebackPolicy::zspage}}))
       ->type_name("page|zspage");
   app.add_flag("--background-writer", args.background_writer,
                "write back in a background thread from 95% of --limit down to 90%");

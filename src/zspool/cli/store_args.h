@@ -38,9 +38,9 @@ struct StoreArgs {
   // The writeback policy (issue 14).
   WritebackPolicy writeback_policy = WritebackPolicy::page;  // --writeback-policy page|zspage
   bool background_writer = false;                            // --background-writer
-  std::uint64_t compact_threshold = 0;                        // --compact-threshold PAGES
-  bool promote_on_read = false;                               // --promote-on-read
-  std::vector<std::string> recompress_with;  // --recompress-with, in priority order
+  std::uint64_t compact_threshold = 0;                       // --compact-threshold PAGES
+  bool promote_on_read = false;                              // --promote-on-read
+  std::vector<std::string> recompress_with;                  // --recompress-with, in priority order
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);

@@ -34,7 +34,8 @@ struct Dir {
 
 std::vector<std::byte> text_page(std::uint64_t i) {
   std::vector<std::byte> p(kPage);
-  for (std::size_t k = 0; k < kPage; ++k) p[k] = static_cast<std::byte>("zspool page "[k % 12] + i % 7);
+  for (std::size_t k = 0; k < kPage; ++k)
+    p[k] = static_cast<std::byte>("zspool page "[k % 12] + i % 7);
   return p;
 }
 

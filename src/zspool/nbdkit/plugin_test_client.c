@@ -410,10 +410,10 @@ static void read_exactly(int fd, size_t n) {
 static void handshake(int fd) {
   uint8_t msg[20];
   read_exactly(fd, 18);
-  put_be(msg, 3, 4);                     /* NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES */
-  memcpy(msg + 4, "IHAVEOPT", 8);        /* option magic */
-  put_be(msg + 12, 1, 4);                /* NBD_OPT_EXPORT_NAME */
-  put_be(msg + 16, 0, 4);                /* the default export: "" */
+  put_be(msg, 3, 4);              /* NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES */
+  memcpy(msg + 4, "IHAVEOPT", 8); /* option magic */
+  put_be(msg + 12, 1, 4);         /* NBD_OPT_EXPORT_NAME */
+  put_be(msg + 16, 0, 4);         /* the default export: "" */
   if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg) return;
   read_exactly(fd, 10);
 }
@@ -439,9 +439,12 @@ static int run_garbage(const char* sock, int rounds, uint64_t seed) {
       case 3: { /* back-to-back requests with random flags, offsets and lengths; no payloads.
                  * Only commands that change nothing when valid (the caller checks the data);
                  * trim and write-zeroes only past the end, where they must be refused. */
-        static const uint16_t commands[] = {0 /* read */,         3 /* flush */,
-                                            5 /* cache */,        7 /* block status */,
-                                            99 /* unknown */,     4 /* trim */,
+        static const uint16_t commands[] = {0 /* read */,
+                                            3 /* flush */,
+                                            5 /* cache */,
+                                            7 /* block status */,
+                                            99 /* unknown */,
+                                            4 /* trim */,
                                             6 /* write zeroes */};
         handshake(fd);
         n = sizeof junk / 28 * 28;

@@ -1,8 +1,8 @@
 #include "zspool/store/compressor.h"
 
+#include <fcntl.h>
 #include <lz4.h>
 #include <lzo/lzo1x.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zdict.h>
@@ -10,9 +10,9 @@
 #include <zstd_errors.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <climits>
-#include <cerrno>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -211,10 +211,10 @@ class ZstdCompressor final : public Compressor {
         dst, max_compressed_size(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
           // The CDict writes its id into the frame header (zstd's default with a dictionary).
           const std::size_t n =
-              dictionary_ ? ZSTD_compress_usingCDict(cctx, out.data(), out.size(), src.data(),
-                                                     src.size(), dictionary_->cdict())
-                          : ZSTD_compressCCtx(cctx, out.data(), out.size(), src.data(),
-                                              src.size(), level_);
+              dictionary_
+                  ? ZSTD_compress_usingCDict(cctx, out.data(), out.size(), src.data(), src.size(),
+                                             dictionary_->cdict())
+                  : ZSTD_compressCCtx(cctx, out.data(), out.size(), src.data(), src.size(), level_);
           if (ZSTD_isError(n)) return compress_error_from_zstd(n);
           return n;
         });

@@ -5,11 +5,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <atomic>
 #include <thread>
 #include <vector>
 

@@ -139,8 +139,8 @@ std::optional<std::string> take_writeback_kind(TraceOp& op,
     args = args.subspan(1);
     return std::nullopt;
   }
-  if (args.size() == 2 || (!args.front().empty() && !is_digit(args.front().front()) &&
-                           args.front().front() != '-')) {
+  if (args.size() == 2 ||
+      (!args.front().empty() && !is_digit(args.front().front()) && args.front().front() != '-')) {
     return fmt::format("{} is not a writeback kind (idle, huge, incompressible, idle+huge, all)",
                        quote(args.front()));
   }

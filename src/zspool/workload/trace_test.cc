@@ -415,16 +415,14 @@ TEST(TraceParser, RandomTextNeverThrows) {
 TEST(TraceParser, RecompressTakesAKindAThresholdAndAPriority) {
   EXPECT_EQ(only_op("recompress huge"),
             (TraceOp{.verb = TraceVerb::recompress, .line = 1, .kind = RecompressKind::huge}));
-  EXPECT_EQ(only_op("recompress all 2048"),
-            (TraceOp{.verb = TraceVerb::recompress,
-                     .line = 1,
-                     .kind = RecompressKind::all,
-                     .threshold = 2048}));
-  EXPECT_EQ(only_op("recompress idle 0 3"),
-            (TraceOp{.verb = TraceVerb::recompress,
-                     .line = 1,
-                     .kind = RecompressKind::idle,
-                     .priority = 3}));
+  EXPECT_EQ(only_op("recompress all 2048"), (TraceOp{.verb = TraceVerb::recompress,
+                                                     .line = 1,
+                                                     .kind = RecompressKind::all,
+                                                     .threshold = 2048}));
+  EXPECT_EQ(
+      only_op("recompress idle 0 3"),
+      (TraceOp{
+          .verb = TraceVerb::recompress, .line = 1, .kind = RecompressKind::idle, .priority = 3}));
   EXPECT_EQ(trace_verb_name(TraceVerb::recompress), "recompress");
   EXPECT_EQ(parse_ok("recompress all\n").pages_needed, 0u) << "names no page";
 }
@@ -450,16 +448,14 @@ TEST(TracePolicyCommands, ParseWithTheirArguments) {
   EXPECT_EQ(only_op("idle"), (TraceOp{.verb = TraceVerb::idle, .line = 1}));
   EXPECT_EQ(only_op("idle 3600"),
             (TraceOp{.verb = TraceVerb::idle, .line = 1, .count = 3600, .has_count = true}));
-  EXPECT_EQ(only_op("writeback idle"),
-            (TraceOp{.verb = TraceVerb::writeback,
-                     .line = 1,
-                     .writeback_kind = WritebackKind::idle}));
-  EXPECT_EQ(only_op("writeback idle+huge 12"),
-            (TraceOp{.verb = TraceVerb::writeback,
-                     .line = 1,
-                     .count = 12,
-                     .writeback_kind = WritebackKind::idle_huge,
-                     .has_count = true}));
+  EXPECT_EQ(
+      only_op("writeback idle"),
+      (TraceOp{.verb = TraceVerb::writeback, .line = 1, .writeback_kind = WritebackKind::idle}));
+  EXPECT_EQ(only_op("writeback idle+huge 12"), (TraceOp{.verb = TraceVerb::writeback,
+                                                        .line = 1,
+                                                        .count = 12,
+                                                        .writeback_kind = WritebackKind::idle_huge,
+                                                        .has_count = true}));
   for (const char* kind : {"huge", "incompressible", "all"})
     EXPECT_EQ(only_op(std::string("writeback ") + kind).writeback_kind, parse_writeback_kind(kind));
   EXPECT_EQ(only_op("writeback-limit 0"),
@@ -494,15 +490,24 @@ namespace {
 // trip, and the names the replay and the control FIFO give commands. `idle 71` once formatted
 // as `idle` (trace_fuzz's finding in CI): the count is kept exactly when it was given.
 TEST(FormatTraceOp, EveryCommandParsesBackToTheSameOp) {
-  const char* lines[] = {"write 3 7",          "read 5",
-                         "discard 9",          "compact",
-                         "stats",              "writeback 4",
-                         "writeback idle",     "writeback idle+huge 0",
-                         "writeback all 12",   "writeback incompressible 1",
-                         "writeback-limit 0",  "writeback-limit 18446744073709551615",
-                         "idle",               "idle 71",
-                         "idle 0",             "recompress all",
-                         "recompress huge 100", "recompress idle 0 2"};
+  const char* lines[] = {"write 3 7",
+                         "read 5",
+                         "discard 9",
+                         "compact",
+                         "stats",
+                         "writeback 4",
+                         "writeback idle",
+                         "writeback idle+huge 0",
+                         "writeback all 12",
+                         "writeback incompressible 1",
+                         "writeback-limit 0",
+                         "writeback-limit 18446744073709551615",
+                         "idle",
+                         "idle 71",
+                         "idle 0",
+                         "recompress all",
+                         "recompress huge 100",
+                         "recompress idle 0 2"};
   for (const char* line : lines) {
     const auto parsed = parse_trace_line(line, 1);
     ASSERT_TRUE(std::holds_alternative<std::optional<TraceOp>>(parsed)) << line;
