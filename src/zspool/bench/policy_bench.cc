@@ -122,6 +122,7 @@ class StoreRun {
     const StoreStats s = store.stats();
     r.backing_reads = s.bd_reads;
     r.backing_writes = s.bd_writes;
+    r.backing_write_ios = s.bd_write_ios;
     r.writer_stalls = s.writer_stalls;
     r.bg_writeback_runs = s.bg_writeback_runs;
     sampler_.fill_in(r);
@@ -328,6 +329,7 @@ Result<PolicyBenchResult> run_policy_bench(const Corpus& corpus, const PolicyBen
     o.writeback_policy = spec.policy;
     o.background_writer = spec.background;
     o.promote_on_read = true;
+    o.writeback_batch_pages = options.writeback_batch;
     auto store = Store::create(o);
     if (!store) return store.error();
     StoreRun run(corpus, accesses, result.limit);

@@ -39,6 +39,7 @@ struct PolicyBenchOptions {
   std::uint32_t hot_read_percent = 80;  // the reads that go to it
   std::uint32_t limit_percent = 50;     // of the corpus's compressed size
   std::string backing_dir;              // where backing files go; empty: the temp directory
+  std::uint32_t writeback_batch = 32;   // StoreOptions::writeback_batch_pages of every run
 };
 
 // One run: a store with a policy, or the exact-LRU reference (no latencies, no samples).
@@ -47,6 +48,7 @@ struct PolicyRun {
   std::uint64_t reads = 0, hits = 0;
   std::uint64_t hot_reads = 0, hot_hits = 0;
   std::uint64_t backing_reads = 0, backing_writes = 0;
+  std::uint64_t backing_write_ios = 0;  // write system calls (bd_write_ios); 0 for exact-lru
   std::uint64_t errors = 0;  // failed calls and reads that came back wrong
   // Write latencies (microseconds) over the write phase.
   double write_p50_us = 0, write_p99_us = 0, write_max_us = 0;

@@ -1,7 +1,8 @@
 // zspool bench policy: the LRU inversion, side by side (the measurement: bench/policy_bench.h).
 //
 //   zspool bench policy [--input PATH...] [--max-bytes SIZE] [--compressor SPEC] [--seed N]
-//                       [--read-rounds N] [--limit-percent P] [--backing-dir DIR] [--json]
+//                       [--read-rounds N] [--limit-percent P] [--backing-dir DIR]
+//                       [--writeback-batch PAGES] [--json]
 //
 // Writes the corpus (default: the builtin 64 MiB) into stores limited to --limit-percent of its
 // compressed size with a backing file each, then reads it --read-rounds times over (80% of the
@@ -64,6 +65,10 @@ void setup_bench_policy(CLI::App& app) {
                  "where the backing files go (a fresh directory inside it, removed after; "
                  "default: the temp directory)")
       ->type_name("DIR");
+  add_count_option(app, "--writeback-batch", args->bench.writeback_batch,
+                   "pages each store writes back per batch (1: one write per page)", 1,
+                   kMaxWritebackBatch)
+      ->type_name("PAGES");
   app.add_flag("--json", args->json, "print one JSON object instead of tables");
   app.callback([args] { run_bench_policy(*args); });
 }

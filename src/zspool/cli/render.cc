@@ -414,9 +414,9 @@ std::string policy_bench_text(const LoadedCorpus& corpus, const PolicyBenchResul
   std::string out = fmt::format("corpus     {}\n", bench_corpus_text(corpus));
   out += fmt::format(
       "compressor {}   compressed {}   limit {} ({}%)   reads {} x {} pages: {}% to a hot {}% "
-      "(seed {})\n\n",
+      "(seed {})   writeback batch {}\n\n",
       o.compressor, format_bytes(r.compressed_bytes), format_bytes(r.limit), o.limit_percent,
-      o.read_rounds, r.pages, o.hot_read_percent, o.hot_page_percent, o.seed);
+      o.read_rounds, r.pages, o.hot_read_percent, o.hot_page_percent, o.seed, o.writeback_batch);
   out += fmt::format("{:<10} {:>8} {:>8} {:>10} {:>10} {:>9} {:>8} {:>8} {:>7} {:>12} {:>12}\n",
                      "policy", "hit %", "hot %", "bd reads", "bd writes", "MB wr", "w p50us",
                      "w p99us", "stalls", "eff min/avg", "fill min/avg");
@@ -436,6 +436,7 @@ Json policy_bench_json(const LoadedCorpus& corpus, const PolicyBenchResult& r) {
             {"hot_page_percent", o.hot_page_percent},
             {"hot_read_percent", o.hot_read_percent},
             {"limit_percent", o.limit_percent},
+            {"writeback_batch", o.writeback_batch},
             {"pages", r.pages},
             {"compressed_bytes", r.compressed_bytes},
             {"limit", r.limit}};
@@ -450,6 +451,7 @@ Json policy_bench_json(const LoadedCorpus& corpus, const PolicyBenchResult& r) {
                          {"hot_hit_ratio", run.hot_hit_ratio()},
                          {"backing_reads", run.backing_reads},
                          {"backing_writes", run.backing_writes},
+                         {"backing_write_ios", run.backing_write_ios},
                          {"errors", run.errors},
                          {"write_p50_us", run.write_p50_us},
                          {"write_p99_us", run.write_p99_us},

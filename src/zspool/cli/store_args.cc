@@ -115,6 +115,11 @@ void add_writeback_policy_options(CLI::App& app, StoreArgs& args) {
                    std::numeric_limits<std::uint64_t>::max());
   app.add_flag("--promote-on-read", args.promote_on_read,
                "a read of a written-back page brings it back into memory");
+  add_count_option(app, "--writeback-batch", args.writeback_batch,
+                   "pages written back per batch: adjacent backing slots in one pwritev, no page "
+                   "lock across the I/O (1: one write per page; default 32)",
+                   1, kMaxWritebackBatch)
+      ->type_name("PAGES");
 }
 
 std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
@@ -134,6 +139,7 @@ std::unique_ptr<Store> open_store(const StoreArgs& args, std::uint64_t pages,
   options.background_writer = args.background_writer;
   options.compact_threshold_pages = args.compact_threshold;
   options.promote_on_read = args.promote_on_read;
+  options.writeback_batch_pages = args.writeback_batch;
   options.recompress_with = args.recompress_with;
   std::string why;  // a backing target's refusal: its path and the reason
   auto store = Store::create(std::move(options), &why);

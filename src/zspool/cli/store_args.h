@@ -40,11 +40,13 @@ struct StoreArgs {
   bool background_writer = false;                            // --background-writer
   std::uint64_t compact_threshold = 0;                       // --compact-threshold PAGES
   bool promote_on_read = false;                              // --promote-on-read
+  std::uint32_t writeback_batch = 32;                        // --writeback-batch PAGES
   std::vector<std::string> recompress_with;                  // --recompress-with, in priority order
 };
 
 void add_store_options(CLI::App& app, StoreArgs& args);
-// --writeback-policy, --background-writer, --compact-threshold (add_store_options adds them).
+// --writeback-policy, --background-writer, --compact-threshold, --promote-on-read,
+// --writeback-batch (add_store_options adds them).
 void add_writeback_policy_options(CLI::App& app, StoreArgs& args);
 // Adds --compressor SPEC, checked at parse time by make_compressor (the one validator).
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);

@@ -384,6 +384,12 @@ TEST(PluginConfig, EachBadParameterIsOneLineNamingIt) {
   }
   c.store.page_size = 32768;
   EXPECT_EQ(config_problem(c), "");
+  for (std::uint32_t batch : {0u, kMaxWritebackBatch + 1}) {
+    c.store.writeback_batch_pages = batch;
+    EXPECT_EQ(config_problem(c), fmt::format("writeback-batch={}: must be 1..1024", batch));
+  }
+  c.store.writeback_batch_pages = 1;
+  EXPECT_EQ(config_problem(c), "");
   c.store.backing_path = "/nonexistent-dir-zspool/backing";
   std::string why;
   auto created = BlockDevice::create(*c.size, c.store, &why);

@@ -2,7 +2,7 @@
 //
 //   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
 //          [max-chain=N] [page-size=SIZE] [stats-file=PATH] [writeback-policy=page|zspage]
-//          [background-writer=BOOL] [control=PATH]
+//          [background-writer=BOOL] [writeback-batch=N] [control=PATH]
 //
 // This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
 // BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
@@ -106,6 +106,8 @@ int zspool_config(const char* key, const char* value) noexcept {
       config.control = value;
     } else if (k == "writeback-policy") {
       return parse_writeback_policy_parameter(value);
+    } else if (k == "writeback-batch") {
+      return nbdkit_parse_uint32_t("writeback-batch", value, &config.store.writeback_batch_pages);
     } else if (k == "background-writer") {
       const int on = nbdkit_parse_bool(value);
       if (on < 0) return -1;
@@ -318,7 +320,8 @@ struct nbdkit_plugin make_plugin() {
       "control=<PATH>         a FIFO made at PATH taking store commands, one a line: compact,\n"
       "                       idle [SECONDS], writeback KIND [N], writeback-limit N, recompress\n"
       "writeback-policy=page|zspage  what limit= writes back (default page: the coldest pages)\n"
-      "background-writer=<BOOL>  write back in a background thread from 95% of limit= to 90%";
+      "background-writer=<BOOL>  write back in a background thread from 95% of limit= to 90%\n"
+      "writeback-batch=<N>    pages written back per batch, 1..1024 (default 32)";
   p.magic_config_key = "size";
   p.after_fork = zspool_after_fork;
   p.open = zspool_open;

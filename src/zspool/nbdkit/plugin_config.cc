@@ -29,6 +29,10 @@ std::string config_problem(const PluginConfig& config) {
   if (config.store.max_chain < 1 || config.store.max_chain > kMaxChain) {
     return fmt::format("max-chain={}: must be 1..{}", config.store.max_chain, kMaxChain);
   }
+  const std::uint32_t batch = config.store.writeback_batch_pages;
+  if (batch < 1 || batch > kMaxWritebackBatch) {
+    return fmt::format("writeback-batch={}: must be 1..{}", batch, kMaxWritebackBatch);
+  }
   return "";
 }
 

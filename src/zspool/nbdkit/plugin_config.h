@@ -15,6 +15,8 @@
 //                                           (control_fifo.h)
 //   writeback-policy=page|zspage  store.writeback_policy  page (parsed in plugin.cc)
 //   background-writer=BOOL        store.background_writer false
+//   writeback-batch=N             store.writeback_batch_pages 32 (1..kMaxWritebackBatch): pages
+//                                 written back per batch (one pwritev per run of adjacent slots)
 //
 // Sizes are parsed by nbdkit (nbdkit_parse_size) in plugin.cc; everything else is checked here,
 // without nbdkit, so the unit tests can reach it.

@@ -5,10 +5,12 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -27,15 +29,49 @@ std::uint64_t checksum_of(std::span<const std::byte> data) {
 }
 
 // pwrite until every byte is written, retrying on EINTR and short writes. 0, or the errno of
-// the failure (EIO for a write that made no progress).
-int write_fully(int fd, std::span<const std::byte> data, off_t offset) {
+// the failure (EIO for a write that made no progress). `calls` counts the system calls.
+int write_fully(int fd, std::span<const std::byte> data, off_t offset,
+                std::atomic<std::uint64_t>* calls = nullptr) {
   while (!data.empty()) {
+    if (calls != nullptr) calls->fetch_add(1, std::memory_order_relaxed);
     const ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
     if (n == 0) return EIO;
     data = data.subspan(static_cast<std::size_t>(n));
     offset += n;
+  }
+  return 0;
+}
+
+// The most iovecs one pwritev takes (IOV_MAX on Linux).
+constexpr std::size_t kMaxIovecs = 1024;
+// Zeros for the padding between adjacent slots' data in one pwritev.
+constexpr std::size_t kZeroBytes = 64 * 1024;
+alignas(64) const std::byte kZeros[kZeroBytes] = {};
+
+// pwritev until every byte of iov[0..n) is written, retrying on EINTR and short writes (which
+// advance through the vector, so iov is consumed). 0 or the errno of the failure, as
+// write_fully. `calls` counts the system calls.
+int writev_fully(int fd, iovec* iov, std::size_t n, off_t offset,
+                 std::atomic<std::uint64_t>& calls) {
+  while (n > 0) {
+    calls.fetch_add(1, std::memory_order_relaxed);
+    const ssize_t done = ::pwritev(fd, iov, static_cast<int>(n), offset);
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) return errno;
+    if (done == 0) return EIO;
+    offset += done;
+    auto left = static_cast<std::size_t>(done);
+    while (n > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --n;
+    }
+    if (n > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
   }
   return 0;
 }
@@ -289,24 +325,106 @@ std::optional<SlotRecord> BackingFile::record_if_allocated(std::uint64_t slot) c
 
 // ---- write -----------------------------------------------------------------------------------
 
-Error BackingFile::write_slot(std::uint64_t slot, std::span<const std::byte> data) {
-  if (data.size() > slot_size_ || !record_if_allocated(slot)) return Error::invalid_argument;
-  if (next_write_is_injected_failure()) return fail_write();
-  const std::uint64_t checksum = checksum_of(data);
-  if (const int err = write_fully(fd_, data, slot_offset(slot)); err != 0) {
-    note_failure("write", data.size(), slot_offset(slot), err);
-    return fail_write(write_error(err));
-  }
+Error BackingFile::check_write(std::uint64_t slot, std::span<const std::byte> data) const {
+  return data.size() > slot_size_ || !record_if_allocated(slot) ? Error::invalid_argument
+                                                                : Error::ok;
+}
 
+// The write reached the disk: the slot's record now describes it (unless the slot was freed
+// meanwhile: invalid_argument, as a write to a free slot is).
+Error BackingFile::record_written(std::uint64_t slot, std::size_t length, std::uint64_t checksum) {
   std::lock_guard lock(mutex_);
   SlotRecord& rec = records_[slot];
-  if (rec.state == SlotRecord::State::kFree) return Error::invalid_argument;  // freed meanwhile
+  if (rec.state == SlotRecord::State::kFree) return Error::invalid_argument;
   rec = SlotRecord{.state = SlotRecord::State::kWritten,
-                   .length = static_cast<std::uint32_t>(data.size()),
+                   .length = static_cast<std::uint32_t>(length),
                    .checksum = checksum,
                    .sequence = next_sequence_++};
   writes_.fetch_add(1);
   return Error::ok;
+}
+
+Error BackingFile::write_slot(std::uint64_t slot, std::span<const std::byte> data) {
+  if (const Error e = check_write(slot, data); e != Error::ok) return e;
+  if (next_write_is_injected_failure()) return fail_write();
+  const std::uint64_t checksum = checksum_of(data);
+  if (const int err = write_fully(fd_, data, slot_offset(slot), &write_calls_); err != 0) {
+    note_failure("write", data.size(), slot_offset(slot), err);
+    return fail_write(write_error(err));
+  }
+  return record_written(slot, data.size(), checksum);
+}
+
+std::size_t BackingFile::write_slots(std::span<const SlotWrite> writes, std::span<Error> results) {
+  if (results.size() != writes.size()) {
+    std::fill(results.begin(), results.end(), Error::invalid_argument);
+    return 0;
+  }
+  // The writes that may go to disk, by slot; the others get their error now.
+  std::vector<std::size_t> order;
+  order.reserve(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    results[i] = check_write(writes[i].slot, writes[i].data);
+    if (results[i] != Error::ok) continue;
+    if (next_write_is_injected_failure()) {
+      results[i] = fail_write();
+      continue;
+    }
+    order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return writes[a].slot < writes[b].slot; });
+
+  // Runs of adjacent slots, each at most as long as one pwritev's vector allows.
+  const std::size_t iov_per_slot = 1 + (slot_size_ + kZeroBytes - 1) / kZeroBytes;
+  const std::size_t max_run = std::max<std::size_t>(1, kMaxIovecs / iov_per_slot);
+  std::vector<SlotWrite> run;
+  std::vector<Error*> run_results;
+  run.reserve(std::min(max_run, order.size()));
+  run_results.reserve(run.capacity());
+  auto flush = [&] {
+    if (!run.empty()) write_run(run, run_results);
+    run.clear();
+    run_results.clear();
+  };
+  for (const std::size_t i : order) {
+    const bool duplicate = !run.empty() && run.back().slot == writes[i].slot;
+    if (duplicate) {
+      results[i] = Error::invalid_argument;
+      continue;
+    }
+    if (!run.empty() && (run.back().slot + 1 != writes[i].slot || run.size() == max_run)) flush();
+    run.push_back(writes[i]);
+    run_results.push_back(&results[i]);
+  }
+  flush();
+  return static_cast<std::size_t>(std::count(results.begin(), results.end(), Error::ok));
+}
+
+// One pwritev for a run of adjacent slots: each slot's data and zeros to the next slot's start.
+void BackingFile::write_run(std::span<const SlotWrite> run, std::span<Error*> results) {
+  std::array<iovec, kMaxIovecs> iov;
+  std::size_t n = 0;
+  std::size_t bytes = 0;
+  for (std::size_t k = 0; k < run.size(); ++k) {
+    iov[n++] = {const_cast<std::byte*>(run[k].data.data()), run[k].data.size()};
+    bytes += run[k].data.size();
+    if (k + 1 == run.size()) break;
+    for (std::size_t pad = slot_size_ - run[k].data.size(); pad > 0;) {
+      const std::size_t chunk = std::min(pad, kZeroBytes);
+      iov[n++] = {const_cast<std::byte*>(kZeros), chunk};
+      bytes += chunk;
+      pad -= chunk;
+    }
+  }
+  const std::int64_t offset = slot_offset(run.front().slot);
+  if (const int err = writev_fully(fd_, iov.data(), n, offset, write_calls_); err != 0) {
+    note_failure("write", bytes, offset, err);
+    for (Error* r : results) *r = fail_write(write_error(err));
+    return;
+  }
+  for (std::size_t k = 0; k < run.size(); ++k)
+    *results[k] = record_written(run[k].slot, run[k].data.size(), checksum_of(run[k].data));
 }
 
 Error BackingFile::fail_write(Error e) {
@@ -364,6 +482,7 @@ Error BackingFile::fail_read(std::span<std::byte> data, Error e) {
 BackingFileStats BackingFile::stats() const {
   return BackingFileStats{.slots_in_use = slots_in_use_.load(),
                           .writes = writes_.load(),
+                          .write_calls = write_calls_.load(),
                           .reads = reads_.load(),
                           .write_failures = write_failures_.load(),
                           .read_failures = read_failures_.load(),

@@ -510,5 +510,134 @@ TEST_F(BackingFileTest, WriteThatFindsNoRoomIsNoSpaceWithTheReason) {
   EXPECT_EQ(file->last_failure(), "");  // nothing failed in this process
 }
 
+// ---- write_slots: batched writes --------------------------------------------------------------
+
+// Allocates n slots (0 .. n-1 in a fresh file) and returns write_slots' writes for `slots`, each
+// with pattern(length_of(slot), slot) kept alive in `keep`.
+std::vector<BackingFile::SlotWrite> batch_of(const std::vector<std::uint64_t>& slots,
+                                             std::vector<std::vector<std::byte>>& keep) {
+  std::vector<BackingFile::SlotWrite> writes;
+  keep.reserve(slots.size());
+  for (const std::uint64_t slot : slots) {
+    keep.push_back(pattern(1 + slot * 37 % kSlotSize, slot + 1000));
+    writes.push_back({slot, keep.back()});
+  }
+  return writes;
+}
+
+TEST_F(BackingFileTest, WriteSlotsWritesAdjacentSlotsInOneCallAndEachReadsBack) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(file->alloc_slot().ok());
+  // Given out of order, with a gap: runs {1,2,3,4} and {6,7,8} after sorting.
+  const std::vector<std::uint64_t> slots = {3, 7, 1, 4, 8, 2, 6};
+  std::vector<std::vector<std::byte>> keep;
+  const auto writes = batch_of(slots, keep);
+  std::vector<Error> results(writes.size(), Error::io_error);
+  EXPECT_EQ(file->write_slots(writes, results), slots.size());
+  for (const Error r : results) EXPECT_EQ(r, Error::ok);
+  for (std::size_t i = 0; i < slots.size(); ++i) expect_slot_holds(*file, slots[i], keep[i]);
+  const BackingFileStats stats = file->stats();
+  EXPECT_EQ(stats.writes, slots.size());
+  EXPECT_EQ(stats.write_calls, 2u);  // one pwritev per run
+  // Each slot's data is at slot * slot_size in the file itself.
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    std::vector<std::byte> on_disk(keep[i].size());
+    EXPECT_EQ(::pread(fd, on_disk.data(), on_disk.size(), slots[i] * kSlotSize),
+              static_cast<ssize_t>(on_disk.size()));
+    EXPECT_EQ(on_disk, keep[i]) << "slot " << slots[i];
+  }
+  ::close(fd);
+}
+
+TEST_F(BackingFileTest, WriteSlotsRefusesMisuseWriteByWrite) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(file->alloc_slot().ok());
+  const auto good = pattern(10, 1);
+  const auto too_long = pattern(kSlotSize + 1, 2);
+  const std::vector<BackingFile::SlotWrite> writes = {
+      {0, good}, {9, good}, {1, too_long}, {2, good}, {2, good}};
+  std::vector<Error> results(writes.size());
+  EXPECT_EQ(file->write_slots(writes, results), 2u);
+  EXPECT_EQ(results[0], Error::ok);
+  EXPECT_EQ(results[1], Error::invalid_argument);  // never allocated
+  EXPECT_EQ(results[2], Error::invalid_argument);  // longer than a slot
+  EXPECT_EQ(results[3], Error::ok);
+  EXPECT_EQ(results[4], Error::invalid_argument);  // the same slot twice
+  expect_slot_holds(*file, 0, good);
+  expect_slot_holds(*file, 2, good);
+  EXPECT_EQ(file->record(1)->state, SlotRecord::State::kAllocated);
+  std::vector<Error> short_results(1);
+  EXPECT_EQ(file->write_slots(writes, short_results), 0u);
+  EXPECT_EQ(short_results[0], Error::invalid_argument);
+}
+
+TEST_F(BackingFileTest, WriteSlotsInjectedFailureFailsOnlyThatWriteAndSplitsTheRun) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(file->alloc_slot().ok());
+  const auto old_data = pattern(50, 9);
+  ASSERT_EQ(file->write_slot(1, old_data), Error::ok);
+  std::vector<std::vector<std::byte>> keep;
+  const auto writes = batch_of({0, 1, 2, 3}, keep);
+  std::vector<Error> results(writes.size());
+  file->fail_write_at(2);  // the second write given: slot 1
+  EXPECT_EQ(file->write_slots(writes, results), 3u);
+  EXPECT_EQ(results[1], Error::io_error);
+  expect_slot_holds(*file, 1, old_data);  // untouched on disk and in its record
+  for (const std::uint64_t slot : {0, 2, 3}) expect_slot_holds(*file, slot, keep[slot]);
+  EXPECT_EQ(file->stats().write_failures, 1u);
+  EXPECT_EQ(file->stats().write_calls, 1u + 2u);  // the first write_slot, then runs {0} {2,3}
+}
+
+TEST_F(BackingFileTest, WriteSlotsRunsAreCappedByTheVectorLimit) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  constexpr std::uint64_t kSlots = 1500;  // more than one pwritev's 1024 iovecs hold
+  std::vector<std::uint64_t> slots;
+  for (std::uint64_t i = 0; i < kSlots; ++i) slots.push_back(file->alloc_slot().value());
+  std::vector<std::vector<std::byte>> keep;
+  const auto writes = batch_of(slots, keep);
+  std::vector<Error> results(writes.size());
+  EXPECT_EQ(file->write_slots(writes, results), kSlots);
+  // 512 slots (2 iovecs each) per run, so at least 3 calls (more if the kernel writes short).
+  EXPECT_GE(file->stats().write_calls, 3u);
+  for (std::uint64_t i = 0; i < kSlots; i += 97) expect_slot_holds(*file, i, keep[i]);
+  expect_slot_holds(*file, kSlots - 1, keep.back());
+}
+
+TEST_F(BackingFileTest, WriteSlotsThatFindNoRoomAreNoSpaceAndLeaveRecordsAlone) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(file->alloc_slot().ok());
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{2 * kSlotSize, 2 * kSlotSize};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+    std::vector<std::vector<std::byte>> keep;
+    const auto writes = batch_of({0, 1, 2, 3}, keep);
+    std::vector<Error> results(writes.size());
+    // The run's short write fills slots 0 and 1, then the file is full: the whole run fails.
+    if (file->write_slots(writes, results) != 0) ::_exit(3);
+    for (const Error r : results) {
+      if (r != Error::no_space) ::_exit(4);
+    }
+    for (std::uint64_t slot = 0; slot < 4; ++slot) {
+      if (file->record(slot)->state != SlotRecord::State::kAllocated) ::_exit(5);
+    }
+    if (file->last_failure().find("File too large") == std::string::npos) ::_exit(6);
+    ::_exit(file->stats().write_failures == 4 ? 0 : 7);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's exit codes above";
+}
+
 }  // namespace
 }  // namespace zspool

@@ -13,6 +13,7 @@
 #include "zspool/core/internal/stats_json.h"
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/internal/backing_file.h"
+#include "zspool/store/internal/writeback_batch.h"
 #include "zspool/store/internal/stats_json.h"
 #include "zspool/store/same_filled.h"
 
@@ -74,6 +75,8 @@ Result<std::unique_ptr<Store>> Store::create(StoreOptions options, std::string* 
   if (options.high_watermark_percent < options.accept_percent ||
       options.high_watermark_percent > 100)
     return Error::invalid_argument;
+  if (options.writeback_batch_pages == 0 || options.writeback_batch_pages > kMaxWritebackBatch)
+    return Error::invalid_argument;
   if (options.pages > max_pages()) return Error::too_large;
   try {
     std::unique_ptr<Store> store(new (std::nothrow) Store(std::move(options)));
@@ -110,6 +113,8 @@ Error Store::create_parts(std::string* why) {
                                      {.allow_block_device = options_.allow_block_device}, why);
     if (!backing) return backing.error();
     backing_ = std::move(*backing);
+    if (options_.writeback_batch_pages > 1)
+      batch_ = std::make_unique<WritebackBatch>(options_.writeback_batch_pages, options_.page_size);
     po.evict = [this](Pool& pool, Handle h) { return evict(pool, h); };
   }
   auto pool = Pool::create(std::move(po));
@@ -434,12 +439,15 @@ Error Store::copy_to_backing(std::uint64_t index, Entry& e) {
     counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
     return w;
   }
+  publish_written_back(index, e, *backing_slot);
+  return Error::ok;
+}
+
+void Store::publish_written_back(std::uint64_t index, const Entry& e, std::uint64_t slot) {
   counters_.bd_writes.fetch_add(1, std::memory_order_relaxed);
   counters_.written_back_pages.fetch_add(1, std::memory_order_relaxed);
   // The slot holds the same bytes, so the page keeps its codec (and its flags).
-  publish(index,
-          {*backing_slot, e.length, Kind::written_back, e.kind == Kind::huge, e.codec, e.flags});
-  return Error::ok;
+  publish(index, {slot, e.length, Kind::written_back, e.kind == Kind::huge, e.codec, e.flags});
 }
 
 Result<std::size_t> Store::writeback(std::size_t n_pages) {
@@ -739,6 +747,7 @@ StoreStats Store::stats() const {
   s.mem_limit = options_.mem_limit;
   s.mem_used_max = s.pool.pages_max * options_.page_size;
   s.pages_compacted = s.pool.pages_compacted;
+  s.bd_write_ios = backing_ ? backing_->stats().write_calls : 0;  // the backing file counts them
   return s;
 }
 

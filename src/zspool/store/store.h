@@ -48,7 +48,11 @@
 //
 //   writeback_mutex_ ─▶ [pool reclaim: no pool lock] ─▶ evict: stripe(page) ─▶ pool locks
 //                                                                            ─▶ backing file
-//   writeback_mutex_ ─▶ page policy / writeback(kind): stripe(page) ─▶ pool locks, backing file
+//   writeback_mutex_ ─▶ page policy / writeback(kind), one batch (writeback_batch.h):
+//                         stage:   stripe(page) ─▶ pool locks          (copy the object out)
+//                         write:   backing file, no stripe lock        (one pwritev per run)
+//                         publish: stripe(page) ─▶ pool locks          (if the entry is unchanged)
+//                       (batch 1: stripe(page) ─▶ pool locks, backing file, as the evict handler)
 //                    ─▶ pool compact (no stripe lock)
 //   write / read / discard:                                 stripe(page) ─▶ pool locks
 //   background_mutex_: a leaf (taken alone, to wait for or post a wake-up)
@@ -84,8 +88,10 @@
 //   page    (default) the store's own per-page recency: a CLOCK over the page table with a
 //           2-bit reference count (GCLOCK). A write raises a page's count to 1, a read sets it to
 //           3; the hand skips pages not in the pool, decrements a nonzero count, and writes back
-//           a page it finds at 0 (under stripe(page), one object at a time, exactly as the evict
-//           handler does), then compacts the pool so that the freed objects free pages. A page
+//           a page it finds at 0 (in batches of writeback_batch_pages: each page's object copied
+//           out under its stripe lock, the batch written with no stripe lock held, each page
+//           then published unless it changed meanwhile), then compacts the pool so that the
+//           freed objects free pages. A page
 //           read since the hand last passed survives at least two more passes (its second
 //           chances); a page written once and never read goes on the hand's next pass over it.
 //
@@ -142,6 +148,7 @@
 namespace zspool {
 
 class BackingFile;      // store/internal/backing_file.h
+struct WritebackBatch;  // store/internal/writeback_batch.h
 struct StoreInternals;  // store/internal/store_internals.h: tests reach the backing file
 
 // The store's zspage chain: up to 16 pages, where the pool (and the kernel) default to 8. A longer
@@ -192,7 +199,15 @@ struct StoreOptions {
   // A read of a written-back page brings it back into memory (as a page read from swap comes
   // back), freeing its backing slot; off: it stays on the backing file (zram's behaviour).
   bool promote_on_read = false;
+  // The page policy and writeback(kind) send pages to the backing file in batches of up to this
+  // many (1 .. kMaxWritebackBatch): adjacent slots go out in one pwritev, and no stripe lock is
+  // held across the I/O. 1: one pwrite per page under its stripe lock, as the evict handler
+  // does (the behaviour before batching, kept for comparison).
+  std::uint32_t writeback_batch_pages = 32;
 };
+
+// The largest StoreOptions::writeback_batch_pages.
+inline constexpr std::uint32_t kMaxWritebackBatch = 1024;
 
 // Store statistics, declared once: zram's mm_stat nine fields first, in zram's order.
 //   X(name, description)
@@ -224,23 +239,24 @@ struct StoreOptions {
 
 // The writeback policy's statistics (issue 14): writeback per kind, idle pages, the budget
 // (zram's writeback_limit_enable / writeback_limit), the background writer and compactor.
-#define ZSPOOL_STORE_POLICY_COUNTERS(X)                                                \
-  X(wb_idle_pages, "pages written back by writeback(idle)")                            \
-  X(wb_huge_pages, "pages written back by writeback(huge)")                            \
-  X(wb_incompressible_pages, "pages written back by writeback(incompressible)")        \
-  X(wb_idle_huge_pages, "pages written back by writeback(idle+huge)")                  \
-  X(wb_all_pages, "pages written back by writeback(all)")                              \
-  X(wb_page_policy_pages, "pages written back by the page policy (limit, background)") \
-  X(idle_pages, "pages in memory marked idle")                                         \
-  X(incompressible_pages, "pages in memory that did not compress at all")              \
-  X(writeback_limit_enable, "1 when a writeback budget is set")                        \
-  X(writeback_limit, "pages the budget still lets go to the backing file")             \
-  X(writeback_limit_refused, "backing writes refused because the budget was spent")    \
-  X(bg_writeback_runs, "background writer runs (pool above the high watermark)")       \
-  X(bg_writeback_pages, "pages the background writer wrote back")                      \
-  X(writer_stalls, "writes that had to write back themselves (pool at the limit)")     \
-  X(bg_compactions, "background compactions (freeable pages past the threshold)")      \
-  X(promoted_pages, "written-back pages a read brought back into memory (promote_on_read)")
+#define ZSPOOL_STORE_POLICY_COUNTERS(X)                                                     \
+  X(wb_idle_pages, "pages written back by writeback(idle)")                                 \
+  X(wb_huge_pages, "pages written back by writeback(huge)")                                 \
+  X(wb_incompressible_pages, "pages written back by writeback(incompressible)")             \
+  X(wb_idle_huge_pages, "pages written back by writeback(idle+huge)")                       \
+  X(wb_all_pages, "pages written back by writeback(all)")                                   \
+  X(wb_page_policy_pages, "pages written back by the page policy (limit, background)")      \
+  X(idle_pages, "pages in memory marked idle")                                              \
+  X(incompressible_pages, "pages in memory that did not compress at all")                   \
+  X(writeback_limit_enable, "1 when a writeback budget is set")                             \
+  X(writeback_limit, "pages the budget still lets go to the backing file")                  \
+  X(writeback_limit_refused, "backing writes refused because the budget was spent")         \
+  X(bg_writeback_runs, "background writer runs (pool above the high watermark)")            \
+  X(bg_writeback_pages, "pages the background writer wrote back")                           \
+  X(writer_stalls, "writes that had to write back themselves (pool at the limit)")          \
+  X(bg_compactions, "background compactions (freeable pages past the threshold)")           \
+  X(promoted_pages, "written-back pages a read brought back into memory (promote_on_read)") \
+  X(bd_write_ios, "write system calls to the backing file (a batch's run of slots: one)")
 
 // The mm_stat fields the store counts itself (the others come from the pool or the options).
 #define ZSPOOL_STORE_OWN_MM_STAT(X)                       \
@@ -414,6 +430,7 @@ class ZSPOOL_API Store {
 
  private:
   friend struct StoreInternals;
+  friend struct WritebackBatch;
   enum class Kind : std::uint8_t { empty, same_filled, compressed, huge, written_back };
   struct Entry {
     std::uint64_t value = 0;   // handle, fill word, or backing slot
@@ -468,9 +485,21 @@ class ZSPOOL_API Store {
   Error write_back_locked(std::uint64_t index, Entry& e);
   Error copy_to_backing(std::uint64_t index, Entry& e);
   // Writes back page `index` if it is still resident and `wanted(word, entry)`; no lock held.
-  // Returns ok and sets *written when it went; the backing file's or the budget's error if not.
+  // With batches (writeback_batch_pages > 1) the page is staged in batch_ and goes out with it
+  // (flush_batch); otherwise at once. *bytes: its stored bytes, when it went or was staged.
+  // Errors: the budget's, the pool's, or (unbatched) the backing file's.
   template <typename Wanted>
   Error write_back_if(std::uint64_t index, Wanted&& wanted, std::size_t* bytes);
+  Error stage_locked(std::uint64_t index, const Entry& e);
+  bool batch_full() const;
+  // Writes the staged pages to the backing file and publishes those whose entry did not change
+  // meanwhile. Returns the pages published; *failed gets the first backing error (else ok).
+  std::size_t flush_batch(Error* failed);
+  void unstage(std::optional<std::uint64_t> slot);
+  bool publish_staged(std::uint64_t index, const Entry& staged, std::uint64_t slot);
+  // Points page `index` (stripe lock held, entry e resident) at backing slot `slot`, which holds
+  // e's bytes, and frees its handle.
+  void publish_written_back(std::uint64_t index, const Entry& e, std::uint64_t slot);
   // The policy's reclaim down to `target` pool bytes; writeback_mutex_ held. Pages written back.
   std::size_t reclaim_to(std::uint64_t target);
   std::size_t reclaim_pages_to(std::uint64_t target);
@@ -544,7 +573,10 @@ class ZSPOOL_API Store {
   internal::ChunkedTable<Entry, kEntryChunk> entries_;
   mutable std::unique_ptr<std::mutex[]> stripes_;
   internal::ChunkedTable<std::atomic<std::uint64_t>, kReverseChunk> reverse_;
-  std::mutex writeback_mutex_;  // one writer making room at a time; guards clock_hand_
+  std::mutex writeback_mutex_;  // one writer making room at a time; guards clock_hand_, batch_
+  // Pages staged for one batched write to the backing file (store/internal/writeback_batch.h);
+  // guarded by writeback_mutex_; made with the backing file when writeback_batch_pages > 1.
+  std::unique_ptr<WritebackBatch> batch_;
   // The per-page access words (see the top of this file); a chunk made with the entries' chunk.
   mutable internal::ChunkedTable<std::atomic<std::uint32_t>, kEntryChunk> access_;
   std::uint64_t clock_hand_ = 0;

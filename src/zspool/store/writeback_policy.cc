@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "zspool/store/internal/backing_file.h"
+#include "zspool/store/internal/store_internals.h"
+#include "zspool/store/internal/writeback_batch.h"
 #include "zspool/store/store.h"
 
 namespace zspool {
@@ -199,8 +201,9 @@ void Store::return_budget() {
 
 // ── choosing and writing back pages ──────────────────────────────────────────────────────────
 
-// Writes back page `index` if it is still in the pool and wanted(word, entry) holds under its
-// stripe lock. *bytes: the stored bytes that went (0: none).
+// Writes back (or stages, with batches) page `index` if it is still in the pool and
+// wanted(word, entry) holds under its stripe lock. *bytes: the stored bytes that went or were
+// staged (0: none).
 template <typename Wanted>
 Error Store::write_back_if(std::uint64_t index, Wanted&& wanted, std::size_t* bytes) {
   *bytes = 0;
@@ -211,9 +214,100 @@ Error Store::write_back_if(std::uint64_t index, Wanted&& wanted, std::size_t* by
   if (e->kind != Kind::compressed && e->kind != Kind::huge) return Error::ok;
   if (!wanted(w->load(std::memory_order_relaxed), *e)) return Error::ok;
   const std::size_t length = e->length;
-  const Error r = write_back_locked(index, *e);
+  const Error r = batch_ ? stage_locked(index, *e) : write_back_locked(index, *e);
   if (r == Error::ok) *bytes = length;
   return r;
+}
+
+bool Store::batch_full() const {
+  return batch_ && batch_->full();
+}
+
+// Copies the page's object into the batch (stripe lock held) and takes its page of the budget.
+Error Store::stage_locked(std::uint64_t index, const Entry& e) {
+  if (!take_budget()) return Error::limit_reached;
+  const std::size_t k = batch_->pages.size();
+  if (const Error r = pool_->read(e.value, batch_->object_bytes(k, e.length)); r != Error::ok) {
+    return_budget();
+    return r;
+  }
+  batch_->pages.push_back({index, e});
+  return Error::ok;
+}
+
+// The page still holds what was staged (stripe lock taken here): it goes to `slot`.
+bool Store::publish_staged(std::uint64_t index, const Entry& staged, std::uint64_t slot) {
+  std::lock_guard lock(stripe(index));
+  const Entry& now = entry(index);  // staged, so its chunk was made
+  const bool unchanged = now.kind == staged.kind && now.value == staged.value &&
+                         now.length == staged.length && now.codec == staged.codec &&
+                         now.flags == staged.flags;
+  if (unchanged) publish_written_back(index, now, slot);
+  return unchanged;
+}
+
+// A staged page that will not be published: its slot (if it got one) goes back to the file,
+// its page of the budget back to the budget.
+void Store::unstage(std::optional<std::uint64_t> slot) {
+  if (slot) backing_->free_slot(*slot);
+  return_budget();
+}
+
+std::size_t Store::flush_batch(Error* failed) {
+  *failed = Error::ok;
+  WritebackBatch& b = *batch_;
+  if (b.pages.empty()) return 0;
+  // 1. A slot for each page (no stripe lock: the pages stay readable in the pool meanwhile).
+  b.writes.clear();
+  b.page_of_write.clear();
+  for (std::size_t k = 0; k < b.pages.size(); ++k) {
+    auto slot = backing_->alloc_slot();
+    if (!slot) {
+      if (*failed == Error::ok) *failed = slot.error();
+      continue;
+    }
+    b.writes.push_back({*slot, b.object_bytes(k, b.pages[k].entry.length)});
+    b.page_of_write.push_back(k);
+  }
+  // 2. One batched write.
+  b.results.assign(b.writes.size(), Error::ok);
+  backing_->write_slots(b.writes, b.results);
+  // 3. Publish each page whose entry is still the one staged.
+  std::size_t published = 0;
+  std::size_t next_write = 0;
+  for (std::size_t k = 0; k < b.pages.size(); ++k) {
+    const bool has_slot = next_write < b.page_of_write.size() && b.page_of_write[next_write] == k;
+    const std::optional<std::uint64_t> slot =
+        has_slot ? std::optional(b.writes[next_write].slot) : std::nullopt;
+    const Error written = has_slot ? b.results[next_write++] : Error::limit_reached;
+    if (written != Error::ok) {
+      counters_.bd_write_failures.fetch_add(1, std::memory_order_relaxed);
+      if (*failed == Error::ok) *failed = written;
+      unstage(slot);
+      continue;
+    }
+    if (publish_staged(b.pages[k].index, b.pages[k].entry, *slot)) {
+      ++published;
+    } else {
+      unstage(slot);
+    }
+  }
+  b.pages.clear();
+  return published;
+}
+
+std::size_t StoreInternals::stage_then_flush(Store& store, std::span<const std::uint64_t> pages,
+                                             const std::function<void()>& between, Error* failed) {
+  *failed = Error::invalid_argument;
+  std::lock_guard lock(store.writeback_mutex_);
+  if (!store.batch_ || pages.size() > store.batch_->capacity()) return 0;
+  for (const std::uint64_t i : pages) {
+    std::size_t went = 0;
+    (void)store.write_back_if(
+        i, [](std::uint32_t, const Store::Entry&) { return true; }, &went);
+  }
+  between();
+  return store.flush_batch(failed);
 }
 
 // Takes one from the page's reference count; false when it was already 0 (a victim).
@@ -232,9 +326,10 @@ bool Store::age_page(std::atomic<std::uint32_t>& w) {
 std::size_t Store::clock_writeback(std::uint64_t bytes, std::size_t max_pages) {
   const std::uint64_t pages = options_.pages;
   const std::uint64_t max_visits = 4 * pages;
-  std::uint64_t visits = 0, freed = 0;
-  std::size_t written = 0;
-  while (written < max_pages && freed < bytes && visits < max_visits) {
+  std::uint64_t visits = 0, freed = 0;  // freed: stored bytes written back or staged
+  std::size_t chosen = 0, written = 0;  // chosen: pages written back or staged
+  Error failed = Error::ok;
+  while (chosen < max_pages && freed < bytes && visits < max_visits) {
     const std::uint64_t i = clock_hand_;
     std::atomic<std::uint32_t>* w = access(i);
     const std::uint64_t step = w != nullptr ? 1 : kEntryChunk - i % kEntryChunk;
@@ -246,11 +341,17 @@ std::size_t Store::clock_writeback(std::uint64_t bytes, std::size_t max_pages) {
     const Error e = write_back_if(
         i, [](std::uint32_t word, const Entry&) { return ref_of(word) == 0; }, &went);
     if (e != Error::ok) break;  // the backing file failed or the budget is spent
-    if (went != 0) {
+    if (went == 0) continue;
+    ++chosen;
+    freed += went;
+    if (!batch_) {
       ++written;
-      freed += went;
+    } else if (batch_full()) {
+      written += flush_batch(&failed);
+      if (failed != Error::ok) break;
     }
   }
+  if (batch_) written += flush_batch(&failed);
   return written;
 }
 
@@ -332,14 +433,26 @@ Result<std::size_t> Store::writeback(WritebackKind kind, std::size_t max_pages) 
       return kind_wants(kind, (word & kIdle) != 0, e.kind == Kind::huge,
                         (word & kIncompressible) != 0);
     };
+    std::size_t chosen = 0;  // written back or staged
     for_each_access_word([&](std::uint64_t i, std::atomic<std::uint32_t>& w) {
-      if (written >= max_pages) return false;
+      if (chosen >= max_pages) return false;
       if ((w.load(std::memory_order_relaxed) & kResident) == 0) return true;
       std::size_t went = 0;
       stop = write_back_if(i, wanted, &went);
-      if (went != 0) ++written;
+      if (went == 0) return stop == Error::ok;
+      ++chosen;
+      if (!batch_) {
+        ++written;
+      } else if (batch_full()) {
+        written += flush_batch(&stop);
+      }
       return stop == Error::ok;
     });
+    if (batch_) {
+      Error last = Error::ok;
+      written += flush_batch(&last);
+      if (stop == Error::ok) stop = last;
+    }
   }
   kind_counter(kind).fetch_add(written, std::memory_order_relaxed);
   if (written == 0 && stop != Error::ok) return stop;

@@ -121,6 +121,95 @@ TEST(StorePolicy, WritebackIdleTakesExactlyThePagesNotReadSinceMarking) {
   }
 }
 
+// Batched writeback (writeback_batch_pages): adjacent backing slots go out in one pwritev, so
+// far fewer write calls than pages; batch 1 is one call a page. Both write back the same pages.
+TEST(StorePolicy, BatchedWritebackWritesFewerCallsThanPagesAndEveryPageReadsBack) {
+  constexpr std::uint64_t kN = 256;
+  for (const std::uint32_t batch : {1u, 32u}) {
+    TempDir dir;
+    auto s = make_store(
+        {.pages = kN, .backing_path = dir.file("wb"), .writeback_batch_pages = batch});
+    for (std::uint64_t i = 0; i < kN; ++i) ASSERT_EQ(s->write(i, text_page(i, 1)), Error::ok);
+    ASSERT_EQ(s->mark_idle(), kN);
+    auto wb = s->writeback(WritebackKind::idle);
+    ASSERT_TRUE(wb.ok()) << error_name(wb.error());
+    EXPECT_EQ(*wb, kN);
+    const StoreStats st = s->stats();
+    EXPECT_EQ(st.bd_writes, kN);
+    if (batch == 1) {
+      EXPECT_EQ(st.bd_write_ios, kN);
+    } else {
+      EXPECT_LE(st.bd_write_ios, kN / batch) << "fresh slots are adjacent: one call a batch";
+    }
+    for (std::uint64_t i = 0; i < kN; ++i) {
+      EXPECT_FALSE(s->in_memory(i));
+      EXPECT_TRUE(reads_back(*s, i, text_page(i, 1))) << "batch " << batch << " page " << i;
+    }
+  }
+}
+
+TEST(StorePolicy, WritebackBatchSizeIsChecked) {
+  EXPECT_EQ(Store::create({.pages = 8, .writeback_batch_pages = 0}).error(),
+            Error::invalid_argument);
+  EXPECT_EQ(Store::create({.pages = 8, .writeback_batch_pages = kMaxWritebackBatch + 1}).error(),
+            Error::invalid_argument);
+}
+
+// A page that changes while its batch is on the way to the disk keeps its new state: the staged
+// copy is dropped, its slot freed and its page of the budget returned. A page only read meanwhile
+// goes to the backing file as staged.
+TEST(StorePolicy, PageChangedWhileItsBatchIsInFlightKeepsItsNewState) {
+  TempDir dir;
+  auto s = make_store({.pages = 8, .backing_path = dir.file("wb")});
+  for (std::uint64_t i = 0; i < 8; ++i) ASSERT_EQ(s->write(i, text_page(i, 1)), Error::ok);
+  s->set_writeback_limit(100);
+  const std::vector<std::uint64_t> staged = {0, 1, 2, 3, 4};
+  Error failed = Error::ok;
+  const std::size_t published = StoreInternals::stage_then_flush(
+      *s, staged,
+      [&] {
+        ASSERT_EQ(s->write(1, text_page(1, 2)), Error::ok);  // overwritten
+        ASSERT_EQ(s->discard(2), Error::ok);                 // discarded
+        ASSERT_EQ(s->write(3, text_page(1, 2)), Error::ok);  // overwritten with page 1's bytes
+        ASSERT_TRUE(reads_back(*s, 4, text_page(4, 1)));     // read: still in memory
+      },
+      &failed);
+  EXPECT_EQ(failed, Error::ok);
+  EXPECT_EQ(published, 2u);  // pages 0 and 4
+  const StoreStats st = s->stats();
+  EXPECT_EQ(st.bd_count, 2u);
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, 2u) << "dropped slots freed";
+  EXPECT_EQ(st.writeback_limit, 98u) << "dropped pages give their budget back";
+  EXPECT_FALSE(s->in_memory(0));
+  EXPECT_FALSE(s->in_memory(4));
+  EXPECT_TRUE(s->in_memory(1));
+  EXPECT_TRUE(s->in_memory(3));
+  EXPECT_EQ(s->page_state(2), Store::PageState::hole);
+  EXPECT_TRUE(reads_back(*s, 0, text_page(0, 1)));
+  EXPECT_TRUE(reads_back(*s, 1, text_page(1, 2)));
+  EXPECT_TRUE(reads_back(*s, 3, text_page(1, 2)));
+  EXPECT_TRUE(reads_back(*s, 4, text_page(4, 1)));
+  for (std::uint64_t i = 5; i < 8; ++i) EXPECT_TRUE(reads_back(*s, i, text_page(i, 1)));
+}
+
+// A backing write that fails in the middle of a batch keeps exactly those pages in memory.
+TEST(StorePolicy, FailedWriteInABatchKeepsThosePagesInMemory) {
+  TempDir dir;
+  auto s = make_store({.pages = 64, .backing_path = dir.file("wb")});
+  for (std::uint64_t i = 0; i < 64; ++i) ASSERT_EQ(s->write(i, text_page(i, 1)), Error::ok);
+  StoreInternals::backing_file(*s)->fail_write_at(3);
+  ASSERT_EQ(s->mark_idle(), 64u);
+  auto wb = s->writeback(WritebackKind::idle, 10);
+  ASSERT_TRUE(wb.ok()) << error_name(wb.error());
+  EXPECT_EQ(*wb, 9u);
+  const StoreStats st = s->stats();
+  EXPECT_EQ(st.bd_count, 9u);
+  EXPECT_EQ(st.bd_write_failures, 1u);
+  EXPECT_TRUE(s->in_memory(2)) << "the third page's write failed";
+  EXPECT_EQ(StoreInternals::backing_file(*s)->stats().slots_in_use, 9u);
+  for (std::uint64_t i = 0; i < 64; ++i) EXPECT_TRUE(reads_back(*s, i, text_page(i, 1)));
+}
+
 // mark_idle(age) marks only the pages not accessed for `age` seconds.
 TEST(StorePolicy, MarkIdleWithAnAgeSkipsRecentlyUsedPages) {
   constexpr std::uint64_t kN = 40;

@@ -434,6 +434,27 @@ TEST_F(ReplayTest, IdleSelectiveWritebackAndTheBudget) {
   EXPECT_NE(t.out.find("\nbd_stat 1 1 1\npolicy_stat "), std::string::npos) << t.out;
 }
 
+// --writeback-batch: batch 1 is one write call a page; the default batches adjacent slots.
+TEST_F(ReplayTest, WritebackBatchSetsTheWriteCalls) {
+  std::string text;
+  for (int p = 0; p < 16; ++p) text += "write " + std::to_string(p) + "\n";
+  text += "idle\nwriteback idle\nstats\n";
+  for (const char* batch : {"1", "32"}) {
+    const auto args = replay_args(
+        trace(text), {"--backing", dir_ / (std::string("backing") + batch), "--json",
+                      "--writeback-batch", batch});
+    const Outcome o = run_zspool(args);
+    ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
+    const std::vector<nlohmann::json> objects = json_lines(o.out);
+    ASSERT_EQ(objects.size(), 2u) << o.out;
+    EXPECT_EQ(objects[0]["bd_writes"], 16) << objects[0].dump();
+    EXPECT_EQ(objects[0]["bd_write_ios"], std::string(batch) == "1" ? 16 : 1) << objects[0].dump();
+  }
+  for (const char* bad : {"0", "1025", "-1", "x"})
+    expect_one_line_error(replay_args(trace(text), {"--writeback-batch", bad}), 2,
+                          "--writeback-batch");
+}
+
 TEST_F(ReplayTest, WritebackNeedsABackingFile) {
   expect_one_line_error(replay_args(trace("write 0\nwriteback 4\n")), 2,
                         ":2: 'writeback' needs a backing file");

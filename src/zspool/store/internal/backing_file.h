@@ -43,6 +43,16 @@
 //     device is full: ENOSPC, EDQUOT, EFBIG) the record is unchanged; an
 //     injected failure leaves the disk unchanged too, so the old contents stay readable, while a
 //     real failure may have half-overwritten the slot, which then reads as checksum_mismatch.
+//   write_slots(writes, results) does what write_slot does for each write (results[i] is what
+//     write_slot(writes[i]) would return), in as few system calls as the slots allow: the writes
+//     are sorted by slot and each run of adjacent slots goes out in one pwritev (each slot's
+//     data, then zeros to the end of the slot, but after the run's last slot). A failed pwritev
+//     fails every write of its run; the other runs are unaffected. Each write counts as one
+//     write_slot call for the fault plan, in the order given.
+//
+//     one run of 3 adjacent slots, one pwritev:
+//       iov: [data 5][zeros to 7·slot][data 6][zeros to 8·slot][data 7]
+//       file:│ slot 5 ░░░░░░░░░│ slot 6 ░░░░░░░░░│ slot 7 │
 //   read_slot(s, out, &len) copies the slot's last successfully written data into out and sets
 //     *len, or fails: it never returns data that differs from what was written. A pread failure
 //     is Error::io_error; a file too short to hold the recorded length, or data whose checksum
@@ -97,7 +107,8 @@ struct SlotRecord {
 // A snapshot of the counters; each is read atomically, the set is not one instant.
 struct BackingFileStats {
   std::uint64_t slots_in_use = 0;
-  std::uint64_t writes = 0;             // successful write_slot calls
+  std::uint64_t writes = 0;             // slots written successfully (write_slot, write_slots)
+  std::uint64_t write_calls = 0;        // pwrite/pwritev system calls that wrote slot data
   std::uint64_t reads = 0;              // successful read_slot calls
   std::uint64_t write_failures = 0;     // write_slot calls that returned io_error
   std::uint64_t read_failures = 0;      // read_slot calls that returned io_error
@@ -126,6 +137,15 @@ class BackingFile {
 
   // invalid_argument: slot not allocated, or data longer than slot_size.
   Error write_slot(std::uint64_t slot, std::span<const std::byte> data);
+  // One write of write_slots: `data` for allocated slot `slot`.
+  struct SlotWrite {
+    std::uint64_t slot = 0;
+    std::span<const std::byte> data;
+  };
+  // The writes, batched (see the top of this file); results[i] gets writes[i]'s outcome. A slot
+  // named twice is invalid_argument for the second. results.size() != writes.size(): nothing is
+  // written, every result is invalid_argument. Returns how many succeeded.
+  std::size_t write_slots(std::span<const SlotWrite> writes, std::span<Error> results);
   // invalid_argument: slot not allocated. not_found: allocated but never written.
   // out_of_bounds: out is shorter than the stored length. len may be null.
   Error read_slot(std::uint64_t slot, std::span<std::byte> out, std::size_t* len);
@@ -171,6 +191,9 @@ class BackingFile {
   bool next_write_is_injected_failure();
   bool next_read_is_injected_failure();
   Error fail_write(Error e = Error::io_error);
+  Error check_write(std::uint64_t slot, std::span<const std::byte> data) const;
+  void write_run(std::span<const SlotWrite> run, std::span<Error*> results);
+  Error record_written(std::uint64_t slot, std::size_t length, std::uint64_t checksum);
   Error fail_read(std::span<std::byte> data, Error e);
   void note_failure(const char* what, std::size_t bytes, std::int64_t offset, int err);
 
@@ -191,6 +214,7 @@ class BackingFile {
 
   std::atomic<std::uint64_t> slots_in_use_{0};
   std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> write_calls_{0};
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> write_failures_{0};
   std::atomic<std::uint64_t> read_failures_{0};
