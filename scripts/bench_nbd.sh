@@ -8,6 +8,7 @@
 #   zs-zstd    nbdkit zspool compressor=zstd
 #   zs-zstd32  nbdkit zspool compressor=zstd page-size=32K  (nbdkit's zstd allocator compresses
 #              32 KiB pages; the same unit here)
+#   zs-zstd64  nbdkit zspool compressor=zstd page-size=64K  (not in the default list)
 #
 # and 1 and 4 nbdcopy connections (--connections=N --requests=16), it starts a fresh server,
 # copies the corpus in (write MB/s), reads the server's RSS (VmRSS, /proc/PID/status), copies it
@@ -109,6 +110,7 @@ server_args() {
     zs-lz4) echo "$plugin size=$size compressor=lz4" ;;
     zs-zstd) echo "$plugin size=$size compressor=zstd" ;;
     zs-zstd32) echo "$plugin size=$size compressor=zstd page-size=32K" ;;
+    zs-zstd64) echo "$plugin size=$size compressor=zstd page-size=64K" ;;
   esac
 }
 
@@ -196,8 +198,8 @@ awk '
         row("zspool lz4 held <= 0.7x sparse", corpus, conns, x, x <= 0.7)
       }
       }
-      for (z = 1; z <= 2; z++) {
-        zs = z == 1 ? "zs-zstd" : "zs-zstd32"
+      for (z = 1; z <= 3; z++) {
+        zs = z == 1 ? "zs-zstd" : z == 2 ? "zs-zstd32" : "zs-zstd64"
         if (!((corpus, zs, conns) in h) || !((corpus, "mem-zstd", conns) in h)) continue
         x = h[corpus, zs, conns] / h[corpus, "mem-zstd", conns]
         row("zspool " zs " held <= nbdkit zstd", corpus, conns, x, x <= 1.0)

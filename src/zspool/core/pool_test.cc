@@ -198,6 +198,29 @@ TEST(Pool, FreedMemoryGoesBackToTheOS) {
   EXPECT_EQ(pool->stats().handle_slots_in_use, 0u);
 }
 
+// At pool pages larger than the OS page, a fresh zspage's objects make resident only the OS
+// pages they reach: the frontier's unreached 4 KiB pages stay uncommitted (the pool still counts
+// the whole pool page, an upper bound).
+TEST(Pool, LargePoolPagesCommitOnlyTheOsPagesObjectsReach) {
+  if (os::page_size() != 4096) GTEST_SKIP() << "sizes below assume 4 KiB OS pages";
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool({.page_size = 32768, .max_chain = 1, .page_source = source});
+  std::vector<Handle> hs = {alloc_filled(*pool, 1000, 0)};
+  EXPECT_EQ(pool->total_bytes(), 32768u);
+  EXPECT_EQ(source->resident_bytes(), 4096u) << "one object: one OS page, not the pool page";
+  // k objects of the class (capacity .. capacity + 16 bytes each, the header included) that
+  // reach past 8 KiB and at most 12 KiB: 3 OS pages.
+  const std::size_t capacity = pool->capacity(hs[0]).value();
+  const std::size_t k = 3 * 4096 / (capacity + 16);
+  ASSERT_GT(k * capacity, 2 * 4096u);
+  while (hs.size() < k) hs.push_back(alloc_filled(*pool, 1000, hs.size()));
+  EXPECT_EQ(source->resident_bytes(), 3 * 4096u);
+  EXPECT_EQ(pool->total_bytes(), 32768u) << "the pool counts the pool page";
+  for (std::size_t i = 0; i < hs.size(); ++i) EXPECT_TRUE(holds(*pool, hs[i], 1000, i));
+  for (Handle h : hs) ASSERT_EQ(pool->free(h), Error::ok);
+  EXPECT_EQ(source->resident_bytes(), 0u);
+}
+
 TEST(Pool, WithoutACacheFreedPagesGoBackAtOnce) {
   auto source = std::make_shared<OsPageSource>(0);
   auto pool = make_pool({.page_source = source});

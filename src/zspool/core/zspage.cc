@@ -251,17 +251,33 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
     const std::size_t ps = table.page_size();
     const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
     const auto through = static_cast<std::uint32_t>((end + ps - 1) >> std::countr_zero(ps));
-    // The pages this object is the first to reach are populated by one call before the header
-    // and data writes touch them, which costs less than faulting them in where faults are dear
-    // (in a VM). Only these pages, counted from now on, so lazy commit stays exact.
-    if (through > z->committed)
-      source->populate(z->base + std::size_t{z->committed} * ps,
-                       std::size_t{through - z->committed} * ps);
+    // The OS pages this object is the first to reach are populated by one call before the
+    // header and data writes touch them, which costs less than faulting them in where faults
+    // are dear (in a VM). Only these, in OS pages (4 KiB), not pool pages: at 32 or 64 KiB pool
+    // pages a frontier zspage's unreached OS pages stay uncommitted, so the process holds what
+    // the objects reach (to 4 KiB), while the pool still counts whole pool pages (commit_pages:
+    // its figures stay an upper bound of what it holds).
+    //
+    //   pool page (32 KiB):  │ obj idx-1 │ obj idx ░░░░░░│ . . . . . . . . . . . │
+    //   OS pages populated:  ├─ earlier ─┼─ now ──┤  (the rest: not resident until reached)
+    // Pool pages of one OS page: only when the object reaches a page not yet counted (a reused
+    // resident span has every page counted, and needs nothing).
+    if (through > z->committed || ps > os::page_size())
+      populate_reached(z, std::uint64_t{idx} * c.info->size, end);
     commit_pages(c, z, through);
   }
   ++z->inuse;
   prefetch_next_object(c, z);
   return idx;
+}
+
+// Populates the OS pages of [begin, end) (bytes from the zspage's base) that no earlier object
+// of the bump order reached: those from begin rounded up to end rounded up, in OS pages.
+void PoolState::populate_reached(ZsPage* z, std::uint64_t begin, std::uint64_t end) {
+  const std::uint64_t os_page = os::page_size();
+  const std::uint64_t from = (begin + os_page - 1) / os_page * os_page;
+  const std::uint64_t to = (end + os_page - 1) / os_page * os_page;
+  if (to > from) source->populate(z->base + from, static_cast<std::size_t>(to - from));
 }
 
 // The object this zspage will hand out next has its header read (freelist) or written (bump)

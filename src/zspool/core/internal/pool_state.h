@@ -454,6 +454,7 @@ class PoolState {
   // An object index to allocate: the freelist's head, else the bump index (committing its
   // pages). Precondition: z has room (inuse < objs_per_zspage, not under reclaim).
   std::uint32_t take_free_object(ClassState& c, ZsPage* z);
+  void populate_reached(ZsPage* z, std::uint64_t begin, std::uint64_t end);
   void prefetch_next_object(const ClassState& c, const ZsPage* z) const;
   // Counts z's first `through` pages as held (no-op for pages already counted).
   void commit_pages(ClassState& c, ZsPage* z, std::uint32_t through);
