@@ -251,9 +251,10 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
     const std::size_t ps = table.page_size();
     const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
     const auto through = static_cast<std::uint32_t>((end + ps - 1) >> std::countr_zero(ps));
-    // The pages this object is the first to reach are populated by one call before the header
-    // and data writes touch them, which costs less than faulting them in where faults are dear
-    // (in a VM). Only these pages, counted from now on, so lazy commit stays exact.
+    // The pages this object is the first to reach are committed by the source before the
+    // header and data writes touch them, the way that costs least on this host (one
+    // MADV_POPULATE_WRITE call, or a write fault a page: commit_calibrator.h). Only these pages,
+    // counted from now on, so lazy commit stays exact.
     if (through > z->committed)
       source->populate(z->base + std::size_t{z->committed} * ps,
                        std::size_t{through - z->committed} * ps);
