@@ -98,7 +98,9 @@ void release_pages(void* p, std::size_t bytes) noexcept;
 // (MADV_POPULATE_WRITE), so the first writes to them take no page fault. Where faults are dear
 // this is cheaper: on the idle VM of BENCHMARKS.md a faulting write costs ~0.96 us, a one-page
 // populate ~0.76 us and one of 16 pages ~0.50 us a page (build/platform_benchmark); when that VM
-// was loaded, 40-80 us against 30-60 us. False if
+// was loaded, 40-80 us against 30-60 us; on another VM (2026-12-02) a one-page populate cost
+// 3.1-3.6 us against 2.5-2.8 us for the fault, so OsPageSource picks per host (see
+// internal/commit_calibrator.h). False if
 // the kernel cannot (before Linux 5.14) or the range is not mapped; the pages then fault in on
 // first touch as before. Precondition: p and bytes are multiples of page_size().
 bool populate_pages(void* p, std::size_t bytes) noexcept;
