@@ -119,10 +119,8 @@ ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
   return *c;
 }
 
-}  // namespace
-
-Result<Handle> Pool::malloc(std::size_t size) {
-  PoolState& p = *state_;
+// malloc, and malloc_copy when `copy` is not null (size bytes of it go into the payload).
+Result<Handle> allocate(PoolState& p, std::size_t size, const std::byte* copy) {
   if (size == 0) return Error::invalid_argument;
   if (size > p.table.max_alloc_size()) return Error::too_large;
 
@@ -143,6 +141,8 @@ Result<Handle> Pool::malloc(std::size_t size) {
   }
   const std::uint32_t idx = p.take_free_object(c, z);
   p.write_header(c, z, idx, allocated_header(h));
+  if (copy != nullptr)
+    std::memcpy(p.object_address(c, z, idx) + (c.info->huge ? 0 : kHeaderSize), copy, size);
   p.handles.slot(h).store(encode_location({c.state_index, p.descriptors.id_of(z), idx}),
                           std::memory_order_release);
 #ifdef ZSPOOL_CHECKED
@@ -152,6 +152,16 @@ Result<Handle> Pool::malloc(std::size_t size) {
   p.refresh_fullness(c, z);
   if (p.writeback()) p.lru_push_head(z);
   return h;
+}
+
+}  // namespace
+
+Result<Handle> Pool::malloc(std::size_t size) {
+  return allocate(*state_, size, nullptr);
+}
+
+Result<Handle> Pool::malloc_copy(std::span<const std::byte> data) {
+  return allocate(*state_, data.size(), data.data());
 }
 
 // ── resolving a handle ───────────────────────────────────────────────────────────────────────

@@ -152,6 +152,10 @@ class ZSPOOL_API Pool {
   // Allocates an object of `size` bytes (1 .. page_size). Errors: invalid_argument (0),
   // too_large (> page_size), out_of_memory (page source or handle/zspage capacity exhausted).
   Result<Handle> malloc(std::size_t size);
+  // malloc(data.size()) then write(h, data), as one call: the bytes are copied into the new
+  // object under the class lock malloc took, so the handle is not resolved and locked a second
+  // time (the store's write path: one per stored page). Errors: those of malloc.
+  Result<Handle> malloc_copy(std::span<const std::byte> data);
   // Frees an object. Errors: invalid_handle (never issued), stale_handle (already freed, even
   // if its slot now holds a newer object), busy (a Mapping of it is live: nothing is freed).
   Error free(Handle h);

@@ -118,6 +118,38 @@ TEST(Pool, RoundTripsThroughEveryClass16K) {
   round_trip_every_class(16384);
 }
 
+// malloc_copy(data) leaves the pool as malloc(data.size()) + write(h, data) would: the same
+// bytes in an object of the same class, for every size from 1 byte to a huge (headerless) page.
+TEST(Pool, MallocCopyStoresTheBytesAsMallocThenWriteWould) {
+  auto copied = make_pool();
+  auto written = make_pool();
+  std::vector<std::tuple<Handle, std::size_t, std::uint64_t>> live;
+  for (std::size_t size : {std::size_t{1}, std::size_t{8}, std::size_t{100}, std::size_t{2000},
+                           std::size_t{copied->huge_class_size()}, std::size_t{4096}}) {
+    for (std::uint64_t seed = 0; seed < 40; ++seed) {
+      const std::vector<std::byte> data = pattern(seed * 7919 + size, size);
+      auto h = copied->malloc_copy(data);
+      ASSERT_TRUE(h.ok()) << size << ": " << error_name(h.error());
+      EXPECT_EQ(*copied->capacity(*h), copied->classes().class_for_request(size).capacity());
+      alloc_filled(*written, size, seed * 7919 + size);
+      live.emplace_back(*h, size, seed * 7919 + size);
+    }
+  }
+  for (auto& [h, size, seed] : live) ASSERT_TRUE(holds(*copied, h, size, seed)) << size;
+  EXPECT_EQ(copied->total_pages(), written->total_pages());
+  EXPECT_EQ(copied->stats().objects, written->stats().objects);
+  for (auto& [h, size, seed] : live) ASSERT_EQ(copied->free(h), Error::ok);
+  EXPECT_EQ(copied->total_pages(), 0u);
+}
+
+TEST(Pool, MallocCopyRejectsWhatMallocRejects) {
+  auto pool = make_pool();
+  EXPECT_EQ(pool->malloc_copy({}).error(), Error::invalid_argument);
+  const std::vector<std::byte> big(4097);
+  EXPECT_EQ(pool->malloc_copy(big).error(), Error::too_large);
+  EXPECT_EQ(pool->stats().handle_slots_in_use, 0u);
+}
+
 TEST(Pool, MappedWritesAreVisibleToReads) {
   auto pool = make_pool();
   Handle h = *pool->malloc(3000);

@@ -251,12 +251,13 @@ std::uint32_t PoolState::take_free_object(ClassState& c, ZsPage* z) {
     const std::size_t ps = table.page_size();
     const std::uint64_t end = std::uint64_t{idx + 1u} * c.info->size;
     const auto through = static_cast<std::uint32_t>((end + ps - 1) >> std::countr_zero(ps));
-    // The OS pages this object is the first to reach are populated by one call before the
-    // header and data writes touch them, which costs less than faulting them in where faults
-    // are dear (in a VM). Only these, in OS pages (4 KiB), not pool pages: at 32 or 64 KiB pool
-    // pages a frontier zspage's unreached OS pages stay uncommitted, so the process holds what
-    // the objects reach (to 4 KiB), while the pool still counts whole pool pages (commit_pages:
-    // its figures stay an upper bound of what it holds).
+    // The OS pages this object is the first to reach are committed by the source before the
+    // header and data writes touch them, the way that costs least on this host (one
+    // MADV_POPULATE_WRITE call, or a write fault a page: commit_calibrator.h). Only these, in
+    // OS pages (4 KiB), not pool pages: at 32 or 64 KiB pool pages a frontier zspage's
+    // unreached OS pages stay uncommitted, so the process holds what the objects reach (to
+    // 4 KiB), while the pool still counts whole pool pages (commit_pages: its figures stay an
+    // upper bound of what it holds).
     //
     //   pool page (32 KiB):  │ obj idx-1 │ obj idx ░░░░░░│ . . . . . . . . . . . │
     //   OS pages populated:  ├─ earlier ─┼─ now ──┤  (the rest: not resident until reached)

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,12 @@
 #include <vector>
 
 namespace zspool::os {
+
+std::chrono::nanoseconds coarse_monotonic_now() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 
 std::size_t page_size() noexcept {
   static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
@@ -289,6 +296,15 @@ bool populate_pages(void* p, std::size_t bytes) noexcept {
   if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return true;
   if (errno == EINVAL) unsupported.store(true, std::memory_order_relaxed);
   return false;
+}
+
+void touch_pages(void* p, std::size_t bytes) noexcept {
+  const std::size_t ps = page_size();
+  auto* first = static_cast<unsigned char*>(p);
+  // A locked read-modify-write is one write access: the fault maps a fresh writable page at
+  // once (a read first would map the zero page, then fault again on the write).
+  for (std::size_t off = 0; off < bytes; off += ps)
+    __atomic_fetch_or(first + off, static_cast<unsigned char>(0), __ATOMIC_RELAXED);
 }
 
 std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept {

@@ -1,15 +1,11 @@
 #include "zspool/platform/internal/os_page_source.h"
 
-#include <time.h>
-
 #include <algorithm>
 
 namespace zspool {
 
 OsPageSource::Clock::time_point OsPageSource::Clock::now() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+  return time_point(os::coarse_monotonic_now());
 }
 
 // released + decay, saturating (a decay may be as long as nanoseconds::max()).
@@ -61,6 +57,27 @@ void OsPageSource::release(void* p, std::size_t bytes) {
   dirty_bytes_ += bytes;
   next_purge_ = std::min(next_purge_, expiry(now));
   purge_if_due_locked(now);
+}
+
+namespace {
+
+void commit_pages(CommitMethod method, void* p, std::size_t bytes) {
+  // A kernel without MADV_POPULATE_WRITE (before 5.14): the pages are written instead.
+  if (method == CommitMethod::touch || !os::populate_pages(p, bytes)) os::touch_pages(p, bytes);
+}
+
+}  // namespace
+
+void OsPageSource::populate(void* p, std::size_t bytes) {
+  if (bytes == 0) return;
+  const CommitCalibrator::Ticket ticket = calibrator_.next();
+  if (ticket.slot == CommitCalibrator::kNoSlot) return commit_pages(ticket.method, p, bytes);
+  const auto start = std::chrono::steady_clock::now();
+  commit_pages(ticket.method, p, bytes);
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  calibrator_.record(ticket, static_cast<std::uint64_t>(ns) / (bytes / os::page_size()));
 }
 
 std::size_t OsPageSource::cached_bytes() const {

@@ -235,10 +235,9 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
 Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   make_room(data.size());
   const std::size_t pages_before = pool_->total_pages();
-  auto h = pool_->malloc(data.size());
+  auto h = pool_->malloc_copy(data);
   if (!h) return h.error();
   Error e = make_reverse(*h);
-  if (e == Error::ok) e = pool_->write(*h, data);
   if (e == Error::ok && grew_past_limit(pages_before) && !room_after_writeback())
     e = Error::limit_reached;
   if (e != Error::ok) {
@@ -568,11 +567,9 @@ std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> Store::shrink
 Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
                              std::span<const std::byte> data, std::uint8_t codec,
                              RecompressResult& result) {
-  auto h = pool_->malloc(data.size());
+  auto h = pool_->malloc_copy(data);
   if (!h) return h.error();
-  Error e = make_reverse(*h);
-  if (e == Error::ok) e = pool_->write(*h, data);
-  if (e != Error::ok) {
+  if (const Error e = make_reverse(*h); e != Error::ok) {
     (void)pool_->free(*h);
     return e;
   }

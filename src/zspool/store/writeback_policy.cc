@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "zspool/platform/internal/os.h"
 #include "zspool/store/internal/backing_file.h"
 #include "zspool/store/internal/store_internals.h"
 #include "zspool/store/internal/writeback_batch.h"
@@ -60,9 +61,11 @@ std::optional<WritebackKind> parse_writeback_kind(std::string_view name) {
 
 // ── the access word ──────────────────────────────────────────────────────────────────────────
 
+// Every write stamps its page, so the coarse clock (whole seconds need no better; it may lag
+// born_, read from the fine clock, by a tick: that truncates to 0 s).
 std::uint32_t Store::now_seconds() const {
-  const auto since =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - born_);
+  const std::chrono::steady_clock::time_point now(os::coarse_monotonic_now());
+  const auto since = std::chrono::duration_cast<std::chrono::seconds>(now - born_);
   const std::uint64_t s =
       static_cast<std::uint64_t>(since.count()) + clock_offset_s_.load(std::memory_order_relaxed);
   return static_cast<std::uint32_t>(std::min<std::uint64_t>(s, kTimeMask));

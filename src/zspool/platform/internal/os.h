@@ -4,6 +4,7 @@
 // platform layer calls malloc for the memory it hands out.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -13,6 +14,11 @@ namespace zspool::os {
 
 // The kernel's page size (sysconf(_SC_PAGESIZE)), cached.
 std::size_t page_size() noexcept;
+
+// CLOCK_MONOTONIC_COARSE, as time since CLOCK_MONOTONIC's epoch (the epoch of
+// std::chrono::steady_clock on Linux): one read of a variable the kernel updates every tick
+// (1-4 ms), a few ns against tens for the full clock. For timestamps that need no more.
+std::chrono::nanoseconds coarse_monotonic_now() noexcept;
 
 // The machine's physical memory in bytes (sysconf), or 0 when it cannot be told.
 std::uint64_t physical_memory_bytes() noexcept;
@@ -92,10 +98,18 @@ void release_pages(void* p, std::size_t bytes) noexcept;
 // (MADV_POPULATE_WRITE), so the first writes to them take no page fault. Where faults are dear
 // this is cheaper: on the idle VM of BENCHMARKS.md a faulting write costs ~0.96 us, a one-page
 // populate ~0.76 us and one of 16 pages ~0.50 us a page (build/platform_benchmark); when that VM
-// was loaded, 40-80 us against 30-60 us. False if
+// was loaded, 40-80 us against 30-60 us; on another VM (2026-12-02) a one-page populate cost
+// 3.1-3.6 us against 2.5-2.8 us for the fault, so OsPageSource picks per host (see
+// internal/commit_calibrator.h). False if
 // the kernel cannot (before Linux 5.14) or the range is not mapped; the pages then fault in on
 // first touch as before. Precondition: p and bytes are multiples of page_size().
 bool populate_pages(void* p, std::size_t bytes) noexcept;
+
+// Makes the pages behind [p, p + bytes) resident and writable by writing to each (an atomic
+// no-op: OR of 0 into its first byte, so the contents stay as they were): one write fault a
+// fresh page, and no syscall. Which of this and populate_pages costs less depends on the host
+// (see internal/commit_calibrator.h). Precondition: p and bytes are multiples of page_size().
+void touch_pages(void* p, std::size_t bytes) noexcept;
 
 // How many bytes of [p, p + bytes) are resident, as the kernel reports it (mincore).
 std::size_t resident_bytes(const void* p, std::size_t bytes) noexcept;

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "zspool/platform/internal/commit_calibrator.h"
 #include "zspool/platform/internal/os.h"
 #include "zspool/platform/internal/spin_mutex.h"
 #include "zspool/platform/page_source.h"
@@ -41,13 +42,19 @@ class OsPageSource final : public PageSource {
   static constexpr std::size_t kDefaultCacheLimit = kDefaultPageCacheBytes;
   static constexpr std::chrono::milliseconds kDefaultDecay = kDefaultPageCacheDecay;
 
+  // `commit`: how populate() commits pages; automatic: the cheaper way here, timed on the
+  // first commits (internal/commit_calibrator.h).
   explicit OsPageSource(std::size_t cache_limit = kDefaultCacheLimit,
-                        std::chrono::nanoseconds decay = kDefaultDecay)
-      : cache_limit_(cache_limit), decay_(decay) {}
+                        std::chrono::nanoseconds decay = kDefaultDecay,
+                        CommitMethod commit = CommitMethod::automatic)
+      : cache_limit_(cache_limit), decay_(decay), calibrator_(commit) {}
   void* acquire(std::size_t bytes, bool* resident) override;
   void release(void* p, std::size_t bytes) override;
-  // MADV_POPULATE_WRITE: a fresh page costs one call instead of a page fault (os.h).
-  void populate(void* p, std::size_t bytes) override { os::populate_pages(p, bytes); }
+  // MADV_POPULATE_WRITE (one call for the run) or a write fault a page, whichever this host
+  // commits a page faster with (os.h, internal/commit_calibrator.h).
+  void populate(void* p, std::size_t bytes) override;
+  // The way populate() commits from now on; automatic while it is still timing both.
+  CommitMethod commit_method() const { return calibrator_.chosen(); }
   std::size_t resident_bytes() const override;
   std::size_t mapping_count() const override;
   std::size_t cached_bytes() const override;
@@ -85,6 +92,7 @@ class OsPageSource final : public PageSource {
   std::size_t dirty_bytes_ = 0;
   Clock::time_point next_purge_ = Clock::time_point::max();
   std::unordered_map<std::size_t, std::vector<void*>> clean_spans_;  // pages returned to the OS
+  CommitCalibrator calibrator_;  // lock-free: populate() takes no lock
 };
 
 }  // namespace zspool
