@@ -68,7 +68,8 @@ ZsPage* pick_destination(const PoolState& p, const ClassState& c, const ZsPage* 
 
 // Copies the allocated object (src, i) with this header to (dst, j) and points its handle slot
 // there. The caller owns the bookkeeping of both indices. src and dst may belong to two shards
-// of one class (sc, dc): the same object size, both locks held.
+// of one class (sc, dc), or dc may be a larger class (a spill): sc's size is copied, both locks
+// held.
 void move_object(PoolState& p, ClassState& sc, ZsPage* src, std::uint32_t i, ClassState& dc,
                  ZsPage* dst, std::uint32_t j, std::uint64_t header) {
   std::memcpy(p.object_address(dc, dst, j), p.object_address(sc, src, i), sc.info->size);
@@ -283,13 +284,7 @@ void spill_object(PoolState& p, ClassState& c, ZsPage* z, std::uint32_t idx, Cla
   ZsPage* dst = room_in(p, dc);
   ZS_ASSERT(dst != nullptr);
   p.remove_fullness(dc, dst);
-  const std::uint32_t j = p.take_free_object(dc, dst);
-  const std::uint64_t header = p.read_header(c, z, idx);
-  std::memcpy(p.object_address(dc, dst, j), p.object_address(c, z, idx), c.info->size);
-  p.write_header(dc, dst, j, header);
-  p.handles.slot(header_payload(header))
-      .store(encode_location({dc.state_index, p.descriptors.id_of(dst), j}),
-             std::memory_order_release);
+  move_object(p, c, z, idx, dc, dst, p.take_free_object(dc, dst), p.read_header(c, z, idx));
   p.insert_fullness(dc, dst);
   --z->inuse;
   --c.obj_used, --c.slots_in_use;
