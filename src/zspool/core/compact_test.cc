@@ -3,8 +3,10 @@
 // Linux's rule. The pool's page count is checked against the OS's own (mincore).
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
 #include "zspool/platform/internal/os_page_source.h"
 #include "zspool/testing/test_util.h"
@@ -297,6 +299,29 @@ TEST(Spill, MovesNothingUnlessTheRoomsTakeTheWholeLastPage) {
   for (const Object& o : in_a) EXPECT_EQ(*pool->capacity(o.handle), a.capacity()) << "none moved";
   for (const Object& o : in_a) EXPECT_TRUE(intact(*pool, o));
   for (const Object& o : objects) EXPECT_TRUE(intact(*pool, o));
+}
+
+// A free that looked up its object's class just before compaction spilled the object into a
+// larger class follows it there (lock_object re-reads the slot under the lock it took).
+TEST(Spill, AFreeFollowsAnObjectSpilledWhileItWaited) {
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source);
+  SpillSetup s = make_spill_setup(*pool);
+  const Handle moving = s.in_a.back().handle;
+  bool compacted = false;
+  testing::set_sync_point("lock_object.state_read", [&](std::uint64_t h) {
+    if (h != moving || compacted) return;
+    compacted = true;
+    std::thread([&] { EXPECT_EQ(pool->compact(), 1u); }).join();  // A -> B, under our feet
+  });
+  const Error freed = pool->free(moving);
+  testing::clear_sync_points();
+  ASSERT_TRUE(compacted);
+  EXPECT_EQ(freed, Error::ok);
+  EXPECT_EQ(pool->stats().classes[s.b->index].obj_used, 1u) << "freed from B, where it lived";
+  EXPECT_EQ(pool->free(moving), Error::stale_handle);
+  for (std::size_t i = 0; i + 1 < s.in_a.size(); ++i) EXPECT_TRUE(intact(*pool, s.in_a[i]));
 }
 
 }  // namespace
