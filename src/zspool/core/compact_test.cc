@@ -246,7 +246,9 @@ TEST(Spill, MovesTheObjectsOfAClassesLastPageIntoRoomInTheNextClassUp) {
   EXPECT_EQ(pool->write(moved.handle, pattern(77, 800)), Error::ok);
   EXPECT_TRUE(intact(*pool, {moved.handle, 800, 77}));
   EXPECT_EQ(pool->free(moved.handle), Error::ok);
+#ifndef ZSPOOL_CHECKED  // a checked build stops at the double free
   EXPECT_EQ(pool->free(moved.handle), Error::stale_handle);
+#endif
   for (std::size_t i = 0; i + 1 < s.in_a.size(); ++i)
     ASSERT_EQ(pool->free(s.in_a[i].handle), Error::ok);
   ASSERT_EQ(pool->free(s.in_b.handle), Error::ok);
@@ -320,7 +322,9 @@ TEST(Spill, AFreeFollowsAnObjectSpilledWhileItWaited) {
   ASSERT_TRUE(compacted);
   EXPECT_EQ(freed, Error::ok);
   EXPECT_EQ(pool->stats().classes[s.b->index].obj_used, 1u) << "freed from B, where it lived";
+#ifndef ZSPOOL_CHECKED
   EXPECT_EQ(pool->free(moving), Error::stale_handle);
+#endif
   for (std::size_t i = 0; i + 1 < s.in_a.size(); ++i) EXPECT_TRUE(intact(*pool, s.in_a[i]));
 }
 
