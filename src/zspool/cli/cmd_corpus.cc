@@ -2,11 +2,13 @@
 // a file, so tools that take files (nbdcopy, qemu-img, `zspool run --input`, the nbd benchmark)
 // can use the same bytes.
 //
-//   zspool corpus -o FILE [--size SIZE] [--page-size N] [--seed N] [--force] [--json]
+//   zspool corpus -o FILE [--corpus NAME] [--size SIZE] [--page-size N] [--seed N] [--force]
+//                 [--json]
 //
 // The file is SIZE bytes rounded down to whole pages (at least one page), the pages of
-// Corpus::builtin(SIZE / page_size, page_size, seed): the same arguments give the same bytes on
-// every machine. It is written through write_output_file (output_file.h): whole or not at all,
+// the generated corpus NAME (builtin, the default, or small-records: generated_corpus in
+// workload/corpus.h) of SIZE / page_size pages with `seed`: the same arguments give the same bytes
+// on every machine. It is written through write_output_file (output_file.h): whole or not at all,
 // and an existing FILE is replaced only with --force and only if it is a regular file.
 // Prints the file, the seed and the corpus as `zspool run` describes it (its pages of each
 // kind), as lines or one JSON object with --json.
@@ -34,6 +36,7 @@ struct CorpusOptions {
   std::uint64_t size = 64ull << 20;
   std::uint64_t page_size = Corpus::kDefaultPageSize;
   std::uint64_t seed = 1;
+  std::string generator = "builtin";
   bool force = false;
   bool json = false;
 };
@@ -44,8 +47,9 @@ void run_corpus(const CorpusOptions& options) {
   const auto page_size = static_cast<std::uint32_t>(options.page_size);
   if (options.size < page_size)
     usage_error(fmt::format("--size: {} is below one page ({} bytes)", options.size, page_size));
-  const LoadedCorpus corpus = load_builtin_corpus("--size", options.size / page_size, page_size,
-                                                  kCorpusMemoryShare, options.seed);
+  const LoadedCorpus corpus =
+      load_builtin_corpus("--size", options.size / page_size, page_size, kCorpusMemoryShare,
+                          options.seed, options.generator);
   if (const std::string problem =
           write_output_file(options.output, corpus.corpus.bytes(), options.force);
       !problem.empty())
@@ -57,6 +61,7 @@ void run_corpus(const CorpusOptions& options) {
 void setup_corpus(CLI::App& app) {
   auto options = std::make_shared<CorpusOptions>();
   app.add_option("-o,--output", options->output, "the file to write (must not exist)")->required();
+  add_generator_option(app, options->generator);
   add_positive_size_option(app, "--size", options->size, "bytes of corpus (whole pages)");
   add_size_option(app, "--page-size", options->page_size, "page size (4096 .. 65536)");
   add_count_option(app, "--seed", options->seed, "the corpus's seed (same seed, same bytes)", 0,

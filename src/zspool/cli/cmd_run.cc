@@ -59,10 +59,12 @@ LoadedCorpus load_corpus(const RunOptions& options) {
   if (!options.corpus.inputs.empty())
     return load_paths_corpus(options.corpus, page_size, kCorpusMemoryShare);
   if (!options.size_given)
-    return load_builtin_corpus("--pages", options.pages, page_size, kCorpusMemoryShare);
+    return load_builtin_corpus("--pages", options.pages, page_size, kCorpusMemoryShare, 1,
+                               options.corpus.generator);
   if (options.size < page_size)
     usage_error(fmt::format("--size: {} is below one page ({} bytes)", options.size, page_size));
-  return load_builtin_corpus("--size", options.size / page_size, page_size, kCorpusMemoryShare);
+  return load_builtin_corpus("--size", options.size / page_size, page_size, kCorpusMemoryShare, 1,
+                             options.corpus.generator);
 }
 
 void run_run(const RunOptions& options) {

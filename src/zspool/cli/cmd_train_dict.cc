@@ -102,7 +102,7 @@ void run_train_dict(const TrainDictArgs& args) {
 
 void setup_train_dict(CLI::App& app) {
   auto args = std::make_shared<TrainDictArgs>();
-  add_corpus_options(app, args->corpus)->required();
+  add_corpus_options(app, args->corpus, false)->required();
   app.add_option("-o,--output", args->output, "the dictionary file to write (a new file)")
       ->required()
       ->type_name("FILE");

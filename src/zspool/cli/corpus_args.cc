@@ -1,6 +1,7 @@
 #include "zspool/cli/corpus_args.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
 #include "zspool/cli/command.h"
@@ -33,19 +34,32 @@ std::string LoadedCorpus::joined_paths() const {
   return text;
 }
 
-CLI::Option* add_corpus_options(CLI::App& app, CorpusArgs& args) {
+CLI::Option* add_generator_option(CLI::App& app, std::string& generator) {
+  std::vector<std::string> names(kGeneratedCorpora.begin(), kGeneratedCorpora.end());
+  return app
+      .add_option("--corpus", generator,
+                  fmt::format("generated corpus: {} (default builtin)", fmt::join(names, ", ")))
+      ->type_name("NAME")
+      ->check(CLI::IsMember(names));
+}
+
+CLI::Option* add_corpus_options(CLI::App& app, CorpusArgs& args, bool generated) {
   CLI::Option* input = app.add_option("--input", args.inputs,
                                       "files and directories of real data (default: builtin)")
                            ->type_name("PATH")
                            ->expected(1, -1);
   add_size_option(app, "--max-bytes", args.max_bytes, "--input: read at most this many bytes");
+  if (generated) add_generator_option(app, args.generator)->excludes(input);
   return input;
 }
 
 LoadedCorpus load_builtin_corpus(const char* option, std::uint64_t pages, std::uint32_t page_size,
-                                 unsigned memory_share, std::uint64_t seed) {
+                                 unsigned memory_share, std::uint64_t seed,
+                                 const std::string& generator) {
   check_fits(option, pages * page_size, memory_share);
-  return {Corpus::builtin(pages, page_size, seed), {}, {}};
+  auto corpus = generated_corpus(generator, pages, page_size, seed);
+  if (!corpus) usage_error(fmt::format("--corpus: no generated corpus called '{}'", generator));
+  return {std::move(*corpus), {}, {}, generator};
 }
 
 namespace {
@@ -60,7 +74,8 @@ LoadedCorpus load_bench_corpus(const CorpusArgs& args, std::uint32_t page_size,
                                unsigned memory_share) {
   check_at_least_a_page(args, page_size);
   if (!args.inputs.empty()) return load_paths_corpus(args, page_size, memory_share);
-  return load_builtin_corpus("--max-bytes", args.max_bytes / page_size, page_size, memory_share);
+  return load_builtin_corpus("--max-bytes", args.max_bytes / page_size, page_size, memory_share, 1,
+                             args.generator);
 }
 
 LoadedCorpus load_paths_corpus(const CorpusArgs& args, std::uint32_t page_size,
@@ -78,7 +93,7 @@ LoadedCorpus load_paths_corpus(const CorpusArgs& args, std::uint32_t page_size,
       command_failed(message);
     usage_error(message);
   }
-  return {std::move(*corpus), args.inputs, load};
+  return {std::move(*corpus), args.inputs, load, {}};
 }
 
 }  // namespace zspool::tools

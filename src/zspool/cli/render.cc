@@ -284,9 +284,9 @@ void print_output(const std::string& text) {
 
 std::string run_corpus_text(const LoadedCorpus& info) {
   const Corpus& c = info.corpus;
-  std::string text =
-      fmt::format("corpus     {}, {} pages of {} bytes ({})", info.builtin() ? "builtin" : "paths",
-                  c.page_count(), c.page_size(), format_bytes(c.size_bytes()));
+  std::string text = fmt::format("corpus     {}, {} pages of {} bytes ({})",
+                                 info.builtin() ? info.generator : "paths", c.page_count(),
+                                 c.page_size(), format_bytes(c.size_bytes()));
   if (!info.builtin()) {
     text += fmt::format(" from {} files{}", info.load.files_read,
                         info.load.truncated ? ", truncated at --max-bytes" : "");
@@ -308,7 +308,7 @@ Json run_corpus_json(const LoadedCorpus& info) {
     if (info.corpus.kind_counts()[k] != 0)
       kinds[std::string(page_kind_name(static_cast<PageKind>(k)))] = info.corpus.kind_counts()[k];
   }
-  Json j = {{"source", info.builtin() ? "builtin" : "paths"},
+  Json j = {{"source", info.builtin() ? info.generator : "paths"},
             {"pages", info.corpus.page_count()},
             {"bytes", info.corpus.size_bytes()},
             {"kinds", std::move(kinds)}};
@@ -335,13 +335,13 @@ Json corpus_file_json(const std::string& path, std::uint64_t seed, const LoadedC
 std::string bench_corpus_text(const LoadedCorpus& c) {
   const std::string size =
       fmt::format("{} pages ({})", c.corpus.page_count(), format_bytes(c.corpus.size_bytes()));
-  if (c.builtin()) return "builtin corpus, " + size;
+  if (c.builtin()) return c.generator + " corpus, " + size;
   return fmt::format("{}: {} from {} files{}", c.joined_paths(), size, c.load.files_read,
                      c.load.truncated ? ", truncated at --max-bytes" : "");
 }
 
 Json bench_corpus_json(const LoadedCorpus& c) {
-  Json j = {{"source", c.builtin() ? "builtin" : c.joined_paths()},
+  Json j = {{"source", c.builtin() ? c.generator : c.joined_paths()},
             {"pages", c.corpus.page_count()},
             {"bytes", c.corpus.size_bytes()}};
   if (!c.builtin()) {

@@ -26,6 +26,7 @@
 // dropped between source zspages so allocation in the class is never held up for long.
 // Zspages under reclaim are on no fullness list, so compaction never sees them; a mapped zspage
 // (pins > 0; pins only grow under the class lock) is never a source and never condensed.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -67,7 +68,8 @@ ZsPage* pick_destination(const PoolState& p, const ClassState& c, const ZsPage* 
 
 // Copies the allocated object (src, i) with this header to (dst, j) and points its handle slot
 // there. The caller owns the bookkeeping of both indices. src and dst may belong to two shards
-// of one class (sc, dc): the same object size, both locks held.
+// of one class (sc, dc), or dc may be a larger class (a spill): sc's size is copied, both locks
+// held.
 void move_object(PoolState& p, ClassState& sc, ZsPage* src, std::uint32_t i, ClassState& dc,
                  ZsPage* dst, std::uint32_t j, std::uint64_t header) {
   std::memcpy(p.object_address(dc, dst, j), p.object_address(sc, src, i), sc.info->size);
@@ -221,6 +223,135 @@ std::size_t condense_class(PoolState& p, ClassState& c) {
   return decommitted;
 }
 
+// ── spill (lazy commit only) ──
+//
+// After condensing, each class still ends in one partly used page: its last zspage's objects
+// reach into a page they fill only in part, and the next few classes up have room in their own
+// last pages. Spilling moves the objects that reach into a class's last page into free objects
+// of the next kSpillClasses larger classes of the same shard, where those lie in pages already
+// committed, and gives the emptied page back to the OS:
+//
+//   class c     │ obj │ obj │ obj │ o│bj │ obj │ ▒▒▒▒▒▒▒▒▒ │   last page: 2 objects reach it
+//   class c+1   │ obj  │ obj  │ obj  │ ··· free ··· │          room in a committed page
+//   after       class c's last page returned; its 2 objects live in class c+1's room
+//
+// A spilled object keeps its handle; its slot names the larger class from then on (its capacity
+// grows to that class's). Only whole pages are worth it: a zspage spills only if the rooms
+// take every object that reaches its last page. Never a pinned zspage, never huge classes (no
+// header), never in kernel-like mode (lazy_commit off), which keeps the kernel's classes.
+// Locks: the class, then each larger class in turn (the lower state index first).
+
+// How far up a class spills: the next kSpillClasses classes.
+constexpr std::uint32_t kSpillClasses = 4;
+
+// Whether z can hand out an object without committing a page.
+bool has_committed_room(const PoolState& p, const ClassState& c, const ZsPage* z) {
+  if (z->inuse >= c.info->objs_per_zspage || z->under_reclaim) return false;
+  if (z->first_free != kNoFreeObject) return true;  // freelist objects lie below bump
+  return std::uint64_t{z->bump + 1u} * c.info->size <=
+         std::uint64_t{z->committed} * p.table.page_size();
+}
+
+// The objects (at most `want`) c's partly used zspages can take without committing a page.
+std::uint32_t committed_room(const PoolState& p, const ClassState& c, std::uint32_t want) {
+  std::uint32_t room = 0;
+  for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0; mask &= mask - 1) {
+    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr && room < want;
+         z = p.descriptors.at(z->next)) {
+      if (z->under_reclaim) continue;
+      const std::uint64_t ps = p.table.page_size();
+      const auto in_pages = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+          std::uint64_t{z->committed} * ps / c.info->size, c.info->objs_per_zspage));
+      room += in_pages - z->inuse;
+    }
+  }
+  return std::min(room, want);
+}
+
+// A partly used zspage of c with committed room, or nullptr.
+ZsPage* room_in(const PoolState& p, const ClassState& c) {
+  for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0;) {
+    const int g = std::bit_width(mask) - 1;
+    for (ZsPage* z = c.groups[g]; z != nullptr; z = p.descriptors.at(z->next))
+      if (has_committed_room(p, c, z)) return z;
+    mask &= ~(1u << g);
+  }
+  return nullptr;
+}
+
+// Moves c's object `idx` (allocated, of condensed z) into dc's room; the caller checked there is.
+void spill_object(PoolState& p, ClassState& c, ZsPage* z, std::uint32_t idx, ClassState& dc) {
+  ZsPage* dst = room_in(p, dc);
+  ZS_ASSERT(dst != nullptr);
+  p.remove_fullness(dc, dst);
+  move_object(p, c, z, idx, dc, dst, p.take_free_object(dc, dst), p.read_header(c, z, idx));
+  p.insert_fullness(dc, dst);
+  --z->inuse;
+  --c.obj_used, --c.slots_in_use;
+  ++dc.obj_used, ++dc.slots_in_use;
+}
+
+// The larger classes c may spill into: same shard, not huge, within kSpillClasses.
+template <class F>
+void for_each_spill_target(PoolState& p, const ClassState& c, F&& f) {
+  const std::uint32_t class_index = c.state_index / kClassShards;
+  for (std::uint32_t k = 1; k <= kSpillClasses && class_index + k < p.class_count(); ++k) {
+    ClassState* dc = p.state_at(c.state_index + k * kClassShards);
+    if (dc == nullptr || dc->info->huge) return;
+    if (!f(*dc)) return;
+  }
+}
+
+// Spills the objects reaching z's last page, if the rooms above take them all; returns the
+// pages given back (1, or 0 when nothing moved). Precondition: z condensed (objects [0, inuse)).
+std::uint32_t spill_last_page(PoolState& p, ClassState& c, ZsPage* z) {
+  if (z->committed == 0 || z->inuse == 0 || z->bump != z->inuse) return 0;
+  const std::uint64_t ps = p.table.page_size();
+  const std::uint32_t last = z->committed - 1u;
+  const auto first = static_cast<std::uint32_t>(std::uint64_t{last} * ps / c.info->size);
+  if (first >= z->inuse) return 0;
+  const std::uint32_t moving = z->inuse - first;
+  std::uint32_t room = 0;
+  for_each_spill_target(p, c, [&](ClassState& dc) {
+    std::lock_guard lock(dc.lock);
+    room += committed_room(p, dc, moving - room);
+    return room < moving;
+  });
+  if (room < moving) return 0;
+  for_each_spill_target(p, c, [&](ClassState& dc) {
+    std::lock_guard lock(dc.lock);
+    while (z->inuse > first && room_in(p, dc) != nullptr) spill_object(p, c, z, z->inuse - 1u, dc);
+    return z->inuse > first;
+  });
+  // A malloc above may have taken a room meanwhile: what stayed is still [0, inuse).
+  z->bump = z->inuse;
+  return p.decommit_pages(c, z, pages_reached(p, c, z->inuse));
+}
+
+// Spills every unpinned partly used zspage of c, page by page, while the rooms above take them;
+// returns the pages given back.
+std::size_t spill_class(PoolState& p, ClassState& c) {
+  std::lock_guard lock(c.lock);
+  std::size_t freed = 0;
+  for (std::uint32_t mask = c.group_mask & kPartialGroups; mask != 0; mask &= mask - 1) {
+    for (ZsPage* z = c.groups[std::countr_zero(mask)]; z != nullptr;) {
+      ZsPage* next = p.descriptors.at(z->next);
+      if (z->pins.load(std::memory_order_acquire) == 0 && !z->under_reclaim) {
+        if (z->bump != z->inuse) pack_objects_low(p, c, z);  // holes condense did not take
+        while (std::uint32_t n = spill_last_page(p, c, z)) freed += n;
+        if (z->inuse == 0) {
+          p.remove_fullness(c, z);
+          p.destroy_zspage(c, z);
+        } else {
+          p.refresh_fullness(c, z);
+        }
+      }
+      z = next;
+    }
+  }
+  return freed;
+}
+
 }  // namespace
 
 std::size_t Pool::compact() {
@@ -237,6 +368,9 @@ std::size_t Pool::compact() {
   if (p.options.lazy_commit) {
     p.for_each_state([&](ClassState& c) {
       if (!c.info->huge) freed += condense_class(p, c);
+    });
+    p.for_each_state([&](ClassState& c) {
+      if (!c.info->huge) freed += spill_class(p, c);
     });
   }
   p.pages_compacted.fetch_add(freed, std::memory_order_relaxed);

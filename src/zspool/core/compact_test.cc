@@ -3,8 +3,10 @@
 // Linux's rule. The pool's page count is checked against the OS's own (mincore).
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
+#include "zspool/core/internal/sync_point.h"
 #include "zspool/core/pool.h"
 #include "zspool/platform/internal/os_page_source.h"
 #include "zspool/testing/test_util.h"
@@ -199,6 +201,131 @@ TEST(Compaction, PoolCountMatchesTheOSAfterCondensingEveryClass) {
     }
   }
   for (const Object& o : kept) ASSERT_TRUE(intact(*pool, o));
+}
+
+// ── spill: a class's last page into the rooms of larger classes (lazy commit only) ──
+
+// Class A (800-byte requests): one object more than its first page holds, so that object alone
+// makes A hold a second page; class B, the next class up: one object, so its first page has room.
+struct SpillSetup {
+  const SizeClass* a = nullptr;
+  const SizeClass* b = nullptr;
+  std::vector<Object> in_a;  // the last one reaches A's second page
+  Object in_b{};
+};
+
+SpillSetup make_spill_setup(Pool& pool) {
+  SpillSetup s;
+  s.a = &pool.classes().class_for_request(800);
+  s.b = &pool.classes().at(s.a->index + 1u);
+  EXPECT_FALSE(s.b->huge);
+  const std::size_t on_first_page = kOsPage / s.a->size;
+  for (std::size_t i = 0; i <= on_first_page; ++i) s.in_a.push_back(put(pool, 800, i));
+  s.in_b = put(pool, s.b->capacity(), 1000);
+  EXPECT_EQ(pool.total_pages(), 3u) << "A: 2 pages, B: 1";
+  return s;
+}
+
+TEST(Spill, MovesTheObjectsOfAClassesLastPageIntoRoomInTheNextClassUp) {
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source);
+  SpillSetup s = make_spill_setup(*pool);
+  const Object moved = s.in_a.back();
+  EXPECT_EQ(*pool->capacity(moved.handle), s.a->capacity());
+  EXPECT_EQ(pool->compact(), 1u) << "A's second page went back";
+  EXPECT_EQ(pool->total_pages(), 2u);
+  EXPECT_EQ(source->resident_bytes(), pool->total_bytes()) << "mincore agrees with the pool";
+  EXPECT_EQ(*pool->capacity(moved.handle), s.b->capacity()) << "it lives in B now";
+  EXPECT_EQ(*pool->capacity(s.in_a.front().handle), s.a->capacity()) << "the others stay";
+  for (const Object& o : s.in_a) EXPECT_TRUE(intact(*pool, o));
+  EXPECT_TRUE(intact(*pool, s.in_b));
+  const PoolStats st = pool->stats();
+  EXPECT_EQ(st.classes[s.b->index].obj_used, 2u);
+  EXPECT_EQ(st.classes[s.a->index].obj_used, s.in_a.size() - 1);
+  // The moved handle works as any other: written, read, freed once (then stale).
+  EXPECT_EQ(pool->write(moved.handle, pattern(77, 800)), Error::ok);
+  EXPECT_TRUE(intact(*pool, {moved.handle, 800, 77}));
+  EXPECT_EQ(pool->free(moved.handle), Error::ok);
+#ifndef ZSPOOL_CHECKED  // a checked build stops at the double free
+  EXPECT_EQ(pool->free(moved.handle), Error::stale_handle);
+#endif
+  for (std::size_t i = 0; i + 1 < s.in_a.size(); ++i)
+    ASSERT_EQ(pool->free(s.in_a[i].handle), Error::ok);
+  ASSERT_EQ(pool->free(s.in_b.handle), Error::ok);
+  EXPECT_EQ(pool->total_pages(), 0u);
+  EXPECT_EQ(pool->stats().objects, 0u);
+  EXPECT_EQ(source->resident_bytes(), 0u);
+}
+
+TEST(Spill, KernelLikePoolsKeepTheKernelsClasses) {
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source, /*lazy=*/false);
+  const SizeClass& a = pool->classes().class_for_request(800);
+  std::vector<Object> objects;
+  for (std::size_t i = 0; i <= kOsPage / a.size; ++i) objects.push_back(put(*pool, 800, i));
+  objects.push_back(put(*pool, pool->classes().at(a.index + 1u).capacity(), 1000));
+  EXPECT_EQ(pool->compact(), 0u);
+  EXPECT_EQ(*pool->capacity(objects[objects.size() - 2].handle), a.capacity());
+  for (const Object& o : objects) EXPECT_TRUE(intact(*pool, o));
+}
+
+TEST(Spill, NeverMovesAMappedZspage) {
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source);
+  SpillSetup s = make_spill_setup(*pool);
+  auto m = pool->map(s.in_a.back().handle, MapMode::read_only);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(pool->compact(), 0u);
+  EXPECT_EQ(*pool->capacity(s.in_a.back().handle), s.a->capacity());
+  m->reset();
+  EXPECT_EQ(pool->compact(), 1u);
+  for (const Object& o : s.in_a) EXPECT_TRUE(intact(*pool, o));
+}
+
+// Only whole pages: if the rooms above cannot take every object reaching the last page, nothing
+// moves. Here A's last page holds two objects and the four classes above have room for one.
+TEST(Spill, MovesNothingUnlessTheRoomsTakeTheWholeLastPage) {
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source);
+  const SizeClass& a = pool->classes().class_for_request(800);
+  std::vector<Object> in_a, objects;
+  for (std::size_t i = 0; i <= kOsPage / a.size + 1; ++i) in_a.push_back(put(*pool, 800, i));
+  for (std::uint32_t k = 1; k <= 4; ++k) {  // B's first page one object short, the others full
+    const SizeClass& up = pool->classes().at(a.index + k);
+    for (std::size_t i = 0; i < kOsPage / up.size - (k == 1 ? 1 : 0); ++i)
+      objects.push_back(put(*pool, up.capacity(), 100 * k + i));
+  }
+  const std::size_t before = pool->total_pages();
+  EXPECT_EQ(pool->compact(), 0u);
+  EXPECT_EQ(pool->total_pages(), before);
+  for (const Object& o : in_a) EXPECT_EQ(*pool->capacity(o.handle), a.capacity()) << "none moved";
+  for (const Object& o : in_a) EXPECT_TRUE(intact(*pool, o));
+  for (const Object& o : objects) EXPECT_TRUE(intact(*pool, o));
+}
+
+// A free that looked up its object's class just before compaction spilled the object into a
+// larger class follows it there (lock_object re-reads the slot under the lock it took).
+TEST(Spill, AFreeFollowsAnObjectSpilledWhileItWaited) {
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  auto source = std::make_shared<OsPageSource>(0);
+  auto pool = make_pool(source);
+  SpillSetup s = make_spill_setup(*pool);
+  const Handle moving = s.in_a.back().handle;
+  bool compacted = false;
+  testing::set_sync_point("lock_object.state_read", [&](std::uint64_t h) {
+    if (h != moving || compacted) return;
+    compacted = true;
+    std::thread([&] { EXPECT_EQ(pool->compact(), 1u); }).join();  // A -> B, under our feet
+  });
+  const Error freed = pool->free(moving);
+  testing::clear_sync_points();
+  ASSERT_TRUE(compacted);
+  EXPECT_EQ(freed, Error::ok);
+  EXPECT_EQ(pool->stats().classes[s.b->index].obj_used, 1u) << "freed from B, where it lived";
+#ifndef ZSPOOL_CHECKED
+  EXPECT_EQ(pool->free(moving), Error::stale_handle);
+#endif
+  for (std::size_t i = 0; i + 1 < s.in_a.size(); ++i) EXPECT_TRUE(intact(*pool, s.in_a[i]));
 }
 
 }  // namespace

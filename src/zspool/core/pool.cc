@@ -177,8 +177,9 @@ struct LockedObject {
   bool deferred = false;  // freed while its zspage is under reclaim; still readable then
 };
 
-// The state a handle's object lives in, read without a lock. Its class never changes; its shard
-// may, when compaction merges shards, so lock_object re-checks under the lock.
+// The state a handle's object lives in, read without a lock. Compaction may move the object to
+// another shard of its class (merging shards) or to a larger class (spilling, compact.cc), so
+// lock_object re-checks under the lock.
 Result<ClassState*> state_of_handle(PoolState& p, Handle h) {
   if (!p.handles.issued(h)) return Error::invalid_handle;
   const std::uint64_t word = p.handles.slot(h).load(std::memory_order_acquire);
@@ -190,7 +191,7 @@ Result<ClassState*> state_of_handle(PoolState& p, Handle h) {
 
 // Locks the state the slot names and re-reads the slot (stable under that lock: only compaction
 // rewrites live slots, holding the locks of the states involved). If the object moved to another
-// shard of its class meanwhile, starts again from the slot's new state.
+// state meanwhile (another shard, or a larger class), starts again from the slot's new state.
 Result<LockedObject> lock_object(PoolState& p, Handle h) {
   LockedObject o;
   ObjLocation loc;
@@ -204,9 +205,7 @@ Result<LockedObject> lock_object(PoolState& p, Handle h) {
     if (slot_is_free(word)) return Error::stale_handle;  // freed while we took the lock
     loc = decode_location(word);
     if (loc.state_index == o.c->state_index) break;
-    if (loc.state_index / kClassShards != o.c->state_index / kClassShards)
-      return Error::invalid_handle;  // a class never changes: the slot was reused or is corrupt
-    o.lock.unlock();                 // moved to another shard of its class: follow it
+    o.lock.unlock();  // moved meanwhile (a shard merge, a spill to a larger class): follow it
   }
   o.z = p.descriptors.find(loc.zspage_id);
   if (o.z == nullptr || o.z->base == nullptr || o.z->state_index != loc.state_index ||

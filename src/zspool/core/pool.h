@@ -169,13 +169,15 @@ class ZSPOOL_API Pool {
   // object's capacity. Error out_of_bounds if it reaches past the capacity.
   Error read(Handle h, std::span<std::byte> out, std::size_t offset = 0);
   Error write(Handle h, std::span<const std::byte> in, std::size_t offset = 0);
-  // The object's capacity in bytes (what map() exposes).
+  // The object's capacity in bytes (what map() exposes). It may grow when compaction spills the
+  // object into a larger class (lazy commit only); it never shrinks below the size requested.
   Result<std::size_t> capacity(Handle h);
 
   // Moves objects from the emptiest zspages of each class into the fullest, frees zspages that
   // empty; under lazy commit, also condenses each class's last partly-used zspage, giving the
-  // pages past its last live object back to the OS (compact.cc). Returns the number of pages
-  // freed. Mapped zspages are skipped.
+  // pages past its last live object back to the OS, and spills the objects on a class's last
+  // partly used page into room in the next few larger classes when that frees the page
+  // (compact.cc). Returns the number of pages freed. Mapped zspages are skipped.
   std::size_t compact();
 
   // Returns freed zspages the page source still caches to the OS now.

@@ -29,6 +29,23 @@ TEST(CorpusVerb, WritesTheBuiltinCorpusByteForByte) {
   EXPECT_EQ(j["corpus"]["kinds"]["text"], expected.count(tools::PageKind::text));
 }
 
+TEST(CorpusVerb, WritesTheSmallRecordsCorpusByName) {
+  TempDir dir;
+  const std::vector<std::string> args = {
+      "corpus", "-o",   dir / "r.bin", "--corpus", "small-records",
+      "--size", "256K", "--seed",      "3",        "--json"};
+  const Outcome o = run_zspool(args);
+  ASSERT_EQ(o.status, 0) << describe(args, o);
+  const tools::Corpus expected = tools::Corpus::small_records(64, 4096, 3);
+  const std::string written = read_file(dir / "r.bin");
+  ASSERT_EQ(written.size(), expected.size_bytes());
+  EXPECT_EQ(std::memcmp(written.data(), expected.bytes().data(), written.size()), 0);
+  EXPECT_EQ(nlohmann::json::parse(o.out)["corpus"]["source"], "small-records");
+  expect_one_line_error({"corpus", "-o", dir / "x", "--corpus", "nope"}, 2, "--corpus");
+  expect_one_line_error({"bench", "alloc", "--corpus", "small-records", "--input", dir / "r.bin"},
+                        2, "--corpus");
+}
+
 TEST(CorpusVerb, RefusesToReplaceAFileWithoutForce) {
   TempDir dir;
   write_file(dir / "precious", "keep");

@@ -1,4 +1,5 @@
-// Corpus::builtin: the deterministic synthetic corpus (its mix is documented in corpus.h).
+// Corpus::builtin and Corpus::small_records: the deterministic synthetic corpora (documented in
+// corpus.h).
 //
 // Determinism rules for everything in this file: randomness comes only from SplitMix64 (rng.h);
 // arithmetic is integer (the one float operation, int -> float times a constant, is exact
@@ -384,6 +385,130 @@ std::uint64_t heap_base(std::uint64_t seed) {
   return 0x00007f0000000000 + ((mix64(seed ^ kSplitMixGamma) & 0xFFF) << 28);
 }
 
+// ---- the small-records heap ------------------------------------------------------------------
+
+// One page of a heap holding many small records (Corpus::small_records; the layout is in
+// corpus.h). Records are laid out as a program allocates them one after another, so a record's
+// links point at its neighbours: `previous` is the address of the last record chunk written.
+class RecordPage {
+ public:
+  explicit RecordPage(PageContext& c) : c_(c), w_(c.page) {}
+
+  void fill(std::uint64_t first_id, std::uint64_t first_time) {
+    id_ = first_id;
+    time_ = first_time;
+    while (!w_.full()) put_chunk();
+  }
+
+ private:
+  // The chunk's address in the pretend process.
+  std::uint64_t here() const { return c_.address + w_.position(); }
+  // A link to a record written earlier on this page (or null, 1 in 2).
+  std::uint64_t link() {
+    if (c_.rng.one_in(2) || previous_ == 0) return 0;
+    return c_.rng.one_in(2) ? previous_ : c_.address + 16 * c_.rng.below(c_.page.size() / 16);
+  }
+  void header(std::uint64_t bytes) { w_.put_le(bytes | 1, 8); }
+
+  void put_chunk() {
+    const std::uint64_t r = c_.rng.below(100);
+    const std::uint64_t start = here() + 8;  // what malloc returned for this chunk
+    if (r < 15) {
+      put_free();
+      return;
+    }
+    if (r < 48)
+      put_entry();
+    else if (r < 73)
+      put_string();
+    else if (r < 90)
+      put_node();
+    else
+      put_vector();
+    previous_ = start;
+  }
+
+  // An entry, 128 bytes with its header: links, a key string, an id counter, flags, a
+  // reference count, a last-used time in nanoseconds, a name in a fixed char[32] (NUL-padded)
+  // and reserved words that stay zero.
+  void put_entry() {
+    header(128);
+    w_.put_le(link(), 8);
+    w_.put_le(link(), 8);
+    w_.put_le(here() + 24 + 8 * c_.rng.below(4), 8);  // its key: a string chunk close by
+    id_ += 1 + c_.rng.below(3);
+    w_.put_le(id_, 4);
+    w_.put_le(c_.rng.one_in(4) ? 0x11 : 0x01, 2);                // flags
+    w_.put_le(c_.rng.below(3), 2);                               // state
+    w_.put_le(1 + (c_.rng.one_in(8) ? c_.rng.below(7) : 0), 8);  // refcount, then padding
+    time_ += 1000 + c_.rng.below(4096);
+    w_.put_le(time_, 8);
+    put_name(32);
+    for (int i = 0; i < 5; ++i) w_.put_le(0, 8);
+  }
+
+  // A name in a char[size]: "word" or "word-1234", NUL-padded.
+  void put_name(std::size_t size) {
+    std::string text(zipf_word(c_.rng));
+    if (c_.rng.one_in(3)) text.append(1, '-').append(std::to_string(id_ % 10000));
+    text.resize(std::min(text.size(), size - 1));
+    w_.put_text(text);
+    for (std::size_t i = text.size(); i < size; ++i) w_.put_le(0, 1);
+  }
+
+  // A short string: length and a 16-bit hash, then "word-1234" NUL-padded to 8 bytes.
+  void put_string() {
+    std::string text(zipf_word(c_.rng));
+    if (!c_.rng.one_in(3)) text.append(1, '-').append(std::to_string(id_ % 10000));
+    const std::uint64_t padded = (text.size() + 1 + 7) / 8 * 8;
+    header(16 + padded);
+    w_.put_le(text.size(), 4);
+    w_.put_le(c_.rng.below(65536), 4);
+    w_.put_text(text);
+    w_.put_le(0, static_cast<int>(padded - text.size()));
+  }
+
+  // A tree node, 48 bytes with its header: three links (the parent often null), a value
+  // pointer, colour and flags.
+  void put_node() {
+    header(48);
+    w_.put_le(link(), 8);
+    w_.put_le(link(), 8);
+    w_.put_le(c_.rng.one_in(2) ? 0 : link(), 8);
+    w_.put_le(previous_, 8);
+    w_.put_le(c_.rng.below(2), 8);
+  }
+
+  // A small array: count and capacity, then counts that are small and often repeat.
+  void put_vector() {
+    const std::uint64_t capacity = 4 << c_.rng.below(3);  // 4, 8 or 16 u32 items
+    const std::uint64_t count = 1 + c_.rng.below(capacity);
+    header(16 + capacity * 4);
+    w_.put_le(count, 4);
+    w_.put_le(capacity, 4);
+    std::uint64_t item = c_.rng.below(16);
+    for (std::uint64_t i = 0; i < capacity; ++i) {
+      w_.put_le(i < count ? item : 0, 4);
+      if (c_.rng.one_in(3)) item += c_.rng.below(4);
+    }
+  }
+
+  // A freed chunk: forward and backward free-list links, then the zeros a fresh chunk has.
+  void put_free() {
+    const std::uint64_t words = 3 + c_.rng.below(94);
+    header(words * 8 + 8);
+    w_.put_le(link(), 8);
+    w_.put_le(link(), 8);
+    for (std::uint64_t i = 2; i < words; ++i) w_.put_le(0, 8);
+  }
+
+  PageContext& c_;
+  PageWriter w_;
+  std::uint64_t previous_ = 0;
+  std::uint64_t id_ = 0;
+  std::uint64_t time_ = 0;
+};
+
 }  // namespace
 
 KindCounts builtin_kind_counts(std::uint64_t pages) {
@@ -422,6 +547,31 @@ Corpus Corpus::builtin(std::uint64_t pages, std::uint32_t page_size, std::uint64
     PageContext c{corpus.append_zeroed(kinds[i]), SplitMix64(page_seed(seed, i, kinds[i])),
                   base + (i * page_size) % (std::uint64_t{1} << 32)};
     fill_page(kinds[i], c);
+  }
+  return corpus;
+}
+
+}  // namespace zspool::tools
+
+namespace zspool::tools {
+
+Result<Corpus> generated_corpus(std::string_view name, std::uint64_t pages, std::uint32_t page_size,
+                                std::uint64_t seed) {
+  if (name == kGeneratedCorpora[0]) return Corpus::builtin(pages, page_size, seed);
+  if (name == kGeneratedCorpora[1]) return Corpus::small_records(pages, page_size, seed);
+  return Error::not_found;
+}
+
+Corpus Corpus::small_records(std::uint64_t pages, std::uint32_t page_size, std::uint64_t seed) {
+  Corpus corpus(page_size);
+  corpus.reserve(pages);
+  const std::uint64_t base = heap_base(seed);
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    PageContext c{corpus.append_zeroed(PageKind::heap),
+                  SplitMix64(page_seed(seed, i, PageKind::heap)),
+                  base + (i * page_size) % (std::uint64_t{1} << 32)};
+    // Ids and times run on across the heap, as records are allocated in order.
+    RecordPage(c).fill(i * page_size / 40, 1'700'000'000'000'000'000 + i * 4'000'000);
   }
   return corpus;
 }

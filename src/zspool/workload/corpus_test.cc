@@ -62,6 +62,71 @@ TEST(BuiltinCorpus, GoldenHashes) {
   EXPECT_EQ(hash_first_pages(Corpus::builtin(64, 16384, 7), 64), 0x529a68f3b90333d8ull);
 }
 
+// ---- small-records --------------------------------------------------------------------------
+
+TEST(SmallRecordsCorpus, SameArgumentsSameBytesAndTheSeedChangesThem) {
+  const Corpus a = Corpus::small_records(300, 4096, 1);
+  const Corpus b = Corpus::small_records(300, 4096, 1);
+  ASSERT_EQ(a.size_bytes(), 300u * 4096);
+  EXPECT_TRUE(std::equal(a.bytes().begin(), a.bytes().end(), b.bytes().begin()));
+  EXPECT_NE(hash_first_pages(a, 300), hash_first_pages(Corpus::small_records(300, 4096, 2), 300));
+  EXPECT_EQ(a.count(PageKind::heap), 300u);  // every page is a heap page
+}
+
+// Golden values, as for the builtin corpus: issue 15's figures are quoted against this corpus.
+TEST(SmallRecordsCorpus, GoldenHashes) {
+  EXPECT_EQ(hash_first_pages(Corpus::small_records(256, 4096, 1), 256), 0x20fe7bd1d588b975ull);
+  EXPECT_EQ(hash_first_pages(Corpus::small_records(16, 16384, 7), 16), 0x9450b4fef592ef74ull);
+}
+
+// What the corpus is for: 4 KiB pages that lz4-compress about 5:1 (objects of ~800 bytes),
+// for several seeds; no page compresses to nothing or fails to compress.
+TEST(SmallRecordsCorpus, PagesLz4CompressAboutFiveToOne) {
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const Corpus corpus = Corpus::small_records(2048, 4096, seed);
+    std::uint64_t compressed = 0;
+    for (std::uint64_t i = 0; i < corpus.page_count(); ++i) {
+      const int n = lz4_size(corpus.page(i));
+      ASSERT_GT(n, 256) << "page " << i;
+      ASSERT_LT(n, 2048) << "page " << i;
+      compressed += static_cast<std::uint64_t>(n);
+    }
+    const double ratio = static_cast<double>(corpus.size_bytes()) / static_cast<double>(compressed);
+    EXPECT_GE(ratio, 4.6) << "seed " << seed;
+    EXPECT_LE(ratio, 5.4) << "seed " << seed;
+  }
+}
+
+// Heap structure: every page starts with a chunk header (size | 1, 8-byte multiple, inside the
+// page), and the chain of headers walks the page.
+TEST(SmallRecordsCorpus, PagesAreChainsOfChunks) {
+  const Corpus corpus = Corpus::small_records(64, 4096, 5);
+  for (std::uint64_t i = 0; i < corpus.page_count(); ++i) {
+    const std::span<const std::byte> page = corpus.page(i);
+    std::size_t at = 0, chunks = 0;
+    while (at + 8 <= page.size()) {
+      const std::uint64_t header = load_le64(page.subspan(at, 8));
+      ASSERT_EQ(header & 7, 1u) << "page " << i << " offset " << at;
+      ASSERT_GE(header - 1, 16u);
+      at += header - 1;
+      ++chunks;
+    }
+    EXPECT_GE(chunks, 8u) << "page " << i;
+  }
+}
+
+TEST(GeneratedCorpus, ByName) {
+  auto builtin = generated_corpus("builtin", 50, 4096, 3);
+  ASSERT_TRUE(builtin);
+  EXPECT_EQ(hash_first_pages(*builtin, 50), hash_first_pages(Corpus::builtin(50, 4096, 3), 50));
+  auto records = generated_corpus("small-records", 50, 4096, 3);
+  ASSERT_TRUE(records);
+  EXPECT_EQ(hash_first_pages(*records, 50),
+            hash_first_pages(Corpus::small_records(50, 4096, 3), 50));
+  EXPECT_EQ(generated_corpus("small_records", 50, 4096, 3).error(), Error::not_found);
+  EXPECT_EQ(generated_corpus("", 50, 4096, 3).error(), Error::not_found);
+}
+
 TEST(BuiltinCorpus, SeedChangesTheBytes) {
   const Corpus a = Corpus::builtin(100, 4096, 1);
   const Corpus b = Corpus::builtin(100, 4096, 2);

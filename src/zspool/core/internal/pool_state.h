@@ -7,8 +7,9 @@
 //                                                          DescriptorTable::mutex,
 //                                                          PageSource's own mutex }
 //   shard_mutex: a leaf, taken with no other lock held (malloc, allocating a class shard).
-//   Two ClassState locks at once: only compaction's shard merge, two shards of one class, the
-//   lower state index first. Everything else holds one class lock at a time.
+//   Two ClassState locks at once: only compaction — its shard merge (two shards of one class)
+//   and its spill (a class and a larger class of the same shard, compact.cc) — the lower state
+//   index first. Everything else holds one class lock at a time.
 //
 //   * compact_lock: one compaction at a time (held across classes, never by malloc/free).
 //   * ClassState::lock: everything about one class — its fullness lists, its zspages' freelists,
@@ -16,8 +17,9 @@
 //     the copy of object bytes in read()/write()/compaction. There is no pool-wide lock on the
 //     allocation path: a handle's class (and shard) is encoded in its slot, so free/map read the
 //     slot, lock that ClassState, and re-read the slot (stable under that lock: only compaction
-//     rewrites live slots, and it holds the locks of the states involved). The class never
-//     changes; the shard changes when compaction merges shards, and then they retry.
+//     rewrites live slots, and it holds the locks of the states involved). The state changes
+//     when compaction merges shards or spills an object into a larger class (lazy commit
+//     only), and then they retry.
 //   * Class shards: a size class may have up to kClassShards ClassStates (below), each a
 //     lock of its own over zspages of its own. A handle's slot names its ClassState (its
 //     "state index"), so free/map find the right shard the same way as the right class.
