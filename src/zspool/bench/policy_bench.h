@@ -49,7 +49,7 @@ struct PolicyRun {
   std::uint64_t hot_reads = 0, hot_hits = 0;
   std::uint64_t backing_reads = 0, backing_writes = 0;
   std::uint64_t backing_write_ios = 0;  // write system calls (bd_write_ios); 0 for exact-lru
-  std::uint64_t errors = 0;  // failed calls and reads that came back wrong
+  std::uint64_t errors = 0;             // failed calls and reads that came back wrong
   // Write latencies (microseconds) over the write phase.
   double write_p50_us = 0, write_p99_us = 0, write_max_us = 0;
   std::uint64_t writer_stalls = 0, bg_writeback_runs = 0;

@@ -31,8 +31,8 @@ struct CorpusArgs {
 // A corpus and where it came from.
 struct LoadedCorpus {
   Corpus corpus;
-  std::vector<std::string> paths;  // empty: a generated corpus
-  LoadReport load;                 // paths only
+  std::vector<std::string> paths;     // empty: a generated corpus
+  LoadReport load;                    // paths only
   std::string generator = "builtin";  // which one, when paths is empty
 
   bool builtin() const { return paths.empty(); }

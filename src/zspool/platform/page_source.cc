@@ -74,9 +74,9 @@ void OsPageSource::populate(void* p, std::size_t bytes) {
   if (ticket.slot == CommitCalibrator::kNoSlot) return commit_pages(ticket.method, p, bytes);
   const auto start = std::chrono::steady_clock::now();
   commit_pages(ticket.method, p, bytes);
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
   calibrator_.record(ticket, static_cast<std::uint64_t>(ns) / (bytes / os::page_size()));
 }
 

@@ -13,8 +13,8 @@
 #include "zspool/core/internal/stats_json.h"
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/internal/backing_file.h"
-#include "zspool/store/internal/writeback_batch.h"
 #include "zspool/store/internal/stats_json.h"
+#include "zspool/store/internal/writeback_batch.h"
 #include "zspool/store/same_filled.h"
 
 namespace zspool {

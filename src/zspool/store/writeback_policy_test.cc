@@ -127,8 +127,8 @@ TEST(StorePolicy, BatchedWritebackWritesFewerCallsThanPagesAndEveryPageReadsBack
   constexpr std::uint64_t kN = 256;
   for (const std::uint32_t batch : {1u, 32u}) {
     TempDir dir;
-    auto s = make_store(
-        {.pages = kN, .backing_path = dir.file("wb"), .writeback_batch_pages = batch});
+    auto s =
+        make_store({.pages = kN, .backing_path = dir.file("wb"), .writeback_batch_pages = batch});
     for (std::uint64_t i = 0; i < kN; ++i) ASSERT_EQ(s->write(i, text_page(i, 1)), Error::ok);
     ASSERT_EQ(s->mark_idle(), kN);
     auto wb = s->writeback(WritebackKind::idle);

@@ -440,9 +440,9 @@ TEST_F(ReplayTest, WritebackBatchSetsTheWriteCalls) {
   for (int p = 0; p < 16; ++p) text += "write " + std::to_string(p) + "\n";
   text += "idle\nwriteback idle\nstats\n";
   for (const char* batch : {"1", "32"}) {
-    const auto args = replay_args(
-        trace(text), {"--backing", dir_ / (std::string("backing") + batch), "--json",
-                      "--writeback-batch", batch});
+    const auto args =
+        replay_args(trace(text), {"--backing", dir_ / (std::string("backing") + batch), "--json",
+                                  "--writeback-batch", batch});
     const Outcome o = run_zspool(args);
     ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
     const std::vector<nlohmann::json> objects = json_lines(o.out);
