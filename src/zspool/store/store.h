@@ -439,6 +439,7 @@ class ZSPOOL_API Store {
     bool was_huge = false;   // written_back: the slot holds a raw page
     std::uint8_t codec = 0;  // the compressor of the stored bytes: 0 primary, p secondary p
     std::uint8_t flags = 0;  // kNoSecondaryShrinks
+    bool operator==(const Entry&) const = default;
   };
   static constexpr std::uint8_t kNoSecondaryShrinks = 1;
   static_assert(sizeof(Entry) == 16);

@@ -242,9 +242,7 @@ Error Store::stage_locked(std::uint64_t index, const Entry& e) {
 bool Store::publish_staged(std::uint64_t index, const Entry& staged, std::uint64_t slot) {
   std::lock_guard lock(stripe(index));
   const Entry& now = entry(index);  // staged, so its chunk was made
-  const bool unchanged = now.kind == staged.kind && now.value == staged.value &&
-                         now.length == staged.length && now.codec == staged.codec &&
-                         now.flags == staged.flags;
+  const bool unchanged = now == staged;
   if (unchanged) publish_written_back(index, now, slot);
   return unchanged;
 }
