@@ -7,7 +7,8 @@
 #
 # Cases: core_benchmark's BM_ZspoolMallocFreeThreaded (N threads on one shared pool, each
 # mallocs a batch of 4096 lz4-page-sized objects then frees them; real time) beside
-# BM_GlibcMallocFreeThreaded (the same on glibc), and `zspool bench store --threads N` (store
+# BM_GlibcMallocFreeThreaded (the same on glibc) and BM_ZspoolMallocFreePrivateThreaded (a pool per
+# thread: the machine's own ceiling for zspool's work), and `zspool bench store --threads N` (store
 # writes and reads, raw lz4 on the same N threads as the ceiling). Needs cmake, a C++20 compiler,
 # the packages of scripts/deps.sh, and python3. Run it on an otherwise idle machine with at least
 # 8 cores: on fewer cores than threads the figures measure the scheduler.
@@ -22,7 +23,7 @@ cmake --build "$build" -j"$(nproc)" --target core_benchmark zspool_cli >/dev/nul
 out=$(mktemp -d)
 echo "cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg); commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 for r in $(seq "$runs"); do
-  "$build/core_benchmark" --benchmark_filter='MallocFreeThreaded' --benchmark_min_time=0.5 \
+  "$build/core_benchmark" --benchmark_filter='MallocFree(Private)?Threaded' --benchmark_min_time=0.5 \
     --benchmark_format=json >"$out/core_$r.json"
   for t in 1 2 4 8; do
     "$build/zspool" bench store --input "$input" --max-bytes "$max_bytes" --threads "$t" --json \
@@ -36,7 +37,9 @@ rates = {}  # (case, threads) -> [per-run rates]
 for r in range(1, runs + 1):
     for b in json.load(open(f"{out}/core_{r}.json"))["benchmarks"]:
         name, _, threads = b["name"].partition("/real_time/threads:")
-        rates.setdefault((name.replace("BM_", "").replace("MallocFreeThreaded", " malloc+free M/s"),
+        rates.setdefault((name.replace("BM_", "").replace("MallocFreePrivateThreaded",
+                          " (pool per thread) malloc+free M/s")
+                          .replace("MallocFreeThreaded", " malloc+free M/s"),
                           int(threads)), []).append(b["items_per_second"] / 1e6)
     for t in (1, 2, 4, 8):
         d = json.load(open(f"{out}/store_{t}_{r}.json"))

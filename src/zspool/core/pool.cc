@@ -66,7 +66,7 @@ const SizeClassTable& Pool::classes() const {
   return state_->table;
 }
 std::size_t Pool::total_pages() const {
-  return state_->pages.load(std::memory_order_relaxed);
+  return state_->pages_now();
 }
 PageSource& Pool::page_source() const {
   return *state_->source;

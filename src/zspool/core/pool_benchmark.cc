@@ -164,6 +164,15 @@ void BM_ZspoolMallocFreeThreaded(benchmark::State& state) {
 }
 BENCHMARK(BM_ZspoolMallocFreeThreaded)->ThreadRange(1, 8)->UseRealTime();  // 1, 2, 4, 8
 
+// The same with a pool per thread: nothing of zspool's is shared, so its 2-thread / 1-thread
+// ratio is what the machine allows (memory bandwidth, caches, the hypervisor); the shared
+// pool's ratio against it is what sharing one pool costs.
+void BM_ZspoolMallocFreePrivateThreaded(benchmark::State& state) {
+  auto pool = make_pool();
+  zspool_malloc_free(state, *pool);
+}
+BENCHMARK(BM_ZspoolMallocFreePrivateThreaded)->ThreadRange(1, 8)->UseRealTime();  // 1, 2, 4, 8
+
 void BM_GlibcMallocFreeThreaded(benchmark::State& state) {
   glibc_malloc_free(state);
 }

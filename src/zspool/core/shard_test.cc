@@ -185,6 +185,34 @@ TEST(ClassShards, CompactionMergesAClassSpreadOverShards) {
   EXPECT_EQ(t.pool->stats().handle_slots_in_use, 0u);
 }
 
+// The pool counts its pages per shard (PoolState::shard_pages); the total is the classes' sum
+// in every state, and pages_max never falls below it. Checked with objects in two shards,
+// before and after compaction moves shard 1's objects into shard 0 and frees shard 1's zspage.
+std::uint64_t class_pages(const PoolStats& s) {
+  std::uint64_t total = 0;
+  for (const ClassStats& c : s.classes) total += c.pages_used;
+  return total;
+}
+
+TEST(ClassShards, PagesCountedPerShardSumToTheClassesAndKeepTheirMaximum) {
+  if (!testing::sync_points_enabled()) GTEST_SKIP() << "needs sync points";
+  SpreadClass t;
+  t.build();
+  PoolStats s = t.pool->stats();
+  EXPECT_EQ(s.pages, class_pages(s));
+  EXPECT_GE(s.pages_max, s.pages);
+  const std::uint64_t before = s.pages;
+  t.pool->compact();
+  s = t.pool->stats();
+  EXPECT_EQ(s.pages, class_pages(s));
+  EXPECT_LT(s.pages, before) << "shard 1's zspage was freed";
+  EXPECT_GE(s.pages_max, before);
+  for (Handle h : t.live) ASSERT_EQ(t.pool->free(h), Error::ok);
+  s = t.pool->stats();
+  EXPECT_EQ(s.pages, 0u) << "no shard's counter is left over (or under)";
+  EXPECT_GE(s.pages_max, before);
+}
+
 // A free (or read) that looked up its object's shard just before compaction moved the object to
 // another shard follows it there. (A first version of the merge returned invalid_handle here;
 // the writeback stress tests under TSan caught it.)

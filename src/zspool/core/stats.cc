@@ -63,7 +63,7 @@ PoolStats Pool::stats() const {
     s.objects += cs.obj_used;
     s.classes.push_back(cs);
   }
-  s.pages = p.pages.load(std::memory_order_relaxed);
+  s.pages = p.pages_now();
   s.pages_max = p.pages_max.load(std::memory_order_relaxed);
   s.pages_compacted = p.pages_compacted.load(std::memory_order_relaxed);
   s.cached_bytes = p.source->cached_bytes();

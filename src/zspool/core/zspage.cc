@@ -21,12 +21,13 @@ HandleTable::HandleTable(std::uint64_t capacity)
       index_mask_((std::uint64_t{1} << index_bits_) - 1),
       generation_mask_((std::uint64_t{1} << (64 - kObjTagBits - index_bits_)) - 1) {}
 
-Handle HandleTable::reserve_batch() {
+HandleTable::Batch HandleTable::reserve_batch() {
   std::lock_guard lock(grow_mutex_);
   const std::uint64_t first = next_unused_.load(std::memory_order_relaxed);
-  if (first + kBatch > capacity_) return 0;
-  next_unused_.store(first + kBatch, std::memory_order_release);
-  return first;
+  const std::uint64_t end = (first / kBatch + 1) * kBatch;  // the next multiple of kBatch
+  if (end > capacity_) return {};
+  next_unused_.store(end, std::memory_order_release);
+  return {first, end};
 }
 
 std::uint64_t HandleTable::committed_bytes() const {
@@ -44,26 +45,59 @@ DescriptorTable::DescriptorTable(std::uint32_t capacity, bool lru_links)
       lru_base_(reinterpret_cast<LruLinks*>(lru_range_.base())),
       capacity_(range_.ok() ? capacity : 0) {}
 
-ZsPage* DescriptorTable::allocate() {
-  std::lock_guard lock(mutex_);
-  if (free_ != nullptr) {
-    ZsPage* z = free_;
-    free_ = at(z->next);
+ZsPage* DescriptorTable::pop(FreeList& list) {
+  std::lock_guard lock(list.mutex);
+  ZsPage* z = list.head;
+  if (z != nullptr) {
+    list.head = at(z->next);
     z->next = 0;
-    return z;
   }
-  const std::uint32_t id = next_unused_.load(std::memory_order_relaxed);
-  if (id >= capacity_) return nullptr;
-  ZsPage* z = new (base_ + id) ZsPage();
-  if (has_lru_) new (lru_base_ + id) LruLinks();
-  next_unused_.store(id + 1, std::memory_order_release);
   return z;
 }
 
-void DescriptorTable::release(ZsPage* z) {
-  std::lock_guard lock(mutex_);
-  z->next = id_of(free_);
-  free_ = z;
+void DescriptorTable::push(FreeList& list, ZsPage* z) {
+  std::lock_guard lock(list.mutex);
+  z->next = id_of(list.head);
+  list.head = z;
+}
+
+ZsPage* DescriptorTable::construct(std::uint32_t id) {
+  ZsPage* z = new (base_ + id) ZsPage();
+  if (has_lru_) new (lru_base_ + id) LruLinks();
+  return z;
+}
+
+ZsPage* DescriptorTable::carve_locked(std::uint32_t shard) {
+  const std::uint32_t id = next_unused_.load(std::memory_order_relaxed);
+  const std::uint32_t group = (id + kGroup - 1) / kGroup * kGroup;
+  const bool grouped = shard != 0 && std::uint64_t{group} + kGroup <= capacity_;
+  const std::uint32_t end = grouped ? group + kGroup : id + 1;
+  if (end > capacity_) return nullptr;
+  for (std::uint32_t i = id; i < end; ++i) construct(i);
+  next_unused_.store(end, std::memory_order_release);
+  if (!grouped) return base_ + id;
+  for (std::uint32_t i = id; i < group; ++i) push(free_[0], base_ + i);
+  for (std::uint32_t i = end - 1; i > group; --i) push(free_[shard], base_ + i);
+  return base_ + group;
+}
+
+ZsPage* DescriptorTable::steal() {
+  for (FreeList& list : free_)
+    if (ZsPage* z = pop(list)) return z;
+  return nullptr;
+}
+
+ZsPage* DescriptorTable::allocate(std::uint32_t shard) {
+  if (ZsPage* z = pop(free_[shard])) return z;
+  {
+    std::lock_guard lock(grow_mutex_);
+    if (ZsPage* z = carve_locked(shard)) return z;
+  }
+  return steal();
+}
+
+void DescriptorTable::release(ZsPage* z, std::uint32_t shard) {
+  push(free_[shard], z);
 }
 
 std::uint64_t DescriptorTable::committed_bytes() const {
@@ -127,10 +161,15 @@ void PoolState::write_header(const ClassState& c, ZsPage* z, std::uint32_t idx,
   std::memcpy(object_address(c, z, idx), &word, sizeof word);
 }
 
-void PoolState::account_pages(std::int64_t delta) {
-  const std::uint64_t now = pages.fetch_add(static_cast<std::uint64_t>(delta)) + delta;
+// A statistic, not a synchronisation point: relaxed (exact at quiescence, like the others).
+// Only a growth can set a new maximum, so only then are the other shards' counters read.
+void PoolState::account_pages(const ClassState& c, std::int64_t delta) {
+  shard_pages[c.state_index % kClassShards].pages.fetch_add(static_cast<std::uint64_t>(delta),
+                                                            std::memory_order_relaxed);
+  if (delta <= 0) return;
+  const std::uint64_t now = pages_now();
   std::uint64_t max = pages_max.load(std::memory_order_relaxed);
-  while (now > max && !pages_max.compare_exchange_weak(max, now)) {
+  while (now > max && !pages_max.compare_exchange_weak(max, now, std::memory_order_relaxed)) {
   }
 }
 
@@ -143,7 +182,7 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   bool resident = false;
   void* mem = source->acquire(bytes, &resident);
   if (mem == nullptr) return nullptr;
-  ZsPage* z = descriptors.allocate();
+  ZsPage* z = descriptors.allocate(c.state_index % kClassShards);
   if (z == nullptr) {
     source->release(mem, bytes);
     return nullptr;
@@ -175,7 +214,7 @@ void PoolState::commit_pages(ClassState& c, ZsPage* z, std::uint32_t through) {
   const std::uint32_t added = through - z->committed;
   z->committed = static_cast<std::uint16_t>(through);
   c.pages_committed += added;
-  account_pages(added);
+  account_pages(c, added);
 }
 
 std::uint32_t PoolState::decommit_pages(ClassState& c, ZsPage* z, std::uint32_t keep) {
@@ -185,7 +224,7 @@ std::uint32_t PoolState::decommit_pages(ClassState& c, ZsPage* z, std::uint32_t 
   os::release_pages(z->base + std::size_t{keep} * ps, std::size_t{dropped} * ps);
   z->committed = static_cast<std::uint8_t>(keep);
   c.pages_committed -= dropped;
-  account_pages(-static_cast<std::int64_t>(dropped));
+  account_pages(c, -static_cast<std::int64_t>(dropped));
   return dropped;
 }
 
@@ -200,9 +239,9 @@ void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
   z->under_reclaim = false;
   --c.zspages;
   c.pages_committed -= z->committed;
-  account_pages(-static_cast<std::int64_t>(z->committed));
+  account_pages(c, -static_cast<std::int64_t>(z->committed));
   z->committed = 0;
-  descriptors.release(z);
+  descriptors.release(z, c.state_index % kClassShards);
 }
 
 void PoolState::insert_fullness(ClassState& c, ZsPage* z) {
@@ -346,9 +385,9 @@ void PoolState::release_deferred_handles(ClassState& c, ZsPage* z) {
 
 Handle PoolState::take_slot(ClassState& c) {
   if (c.free_slots == 0) {
-    const Handle first = handles.reserve_batch();
-    if (first == 0) return 0;
-    for (std::uint64_t i = first + HandleTable::kBatch; i-- > first;) {
+    const HandleTable::Batch batch = handles.reserve_batch();
+    if (batch.first == 0) return 0;
+    for (std::uint64_t i = batch.end; i-- > batch.first;) {
       handles.slot(i).store(handles.free_word(c.free_slots, 0), std::memory_order_relaxed);
       c.free_slots = i;
     }

@@ -14,31 +14,75 @@ OsPageSource::Clock::time_point OsPageSource::expiry(Clock::time_point released)
   return released + decay_;
 }
 
-void OsPageSource::purge_if_due_locked(Clock::time_point now) {
-  if (now >= next_purge_ || dirty_bytes_ > cache_limit_) purge_locked(now, false);
+std::size_t OsPageSource::my_shard() {
+  static std::atomic<std::size_t> next_thread{0};
+  thread_local const std::size_t shard =
+      next_thread.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shard;
+}
+
+void OsPageSource::lower_next_purge_any(Clock::time_point t) {
+  Clock::rep seen = next_purge_any_.load(std::memory_order_relaxed);
+  const Clock::rep want = t.time_since_epoch().count();
+  while (want < seen &&
+         !next_purge_any_.compare_exchange_weak(seen, want, std::memory_order_relaxed)) {
+  }
+}
+
+std::size_t OsPageSource::dirty_total() const {
+  std::size_t total = 0;
+  for (const Shard& shard : shards_) total += shard.dirty_bytes.load(std::memory_order_relaxed);
+  return total;
+}
+
+void OsPageSource::purge_if_due(Clock::time_point now, std::size_t shard_bytes) {
+  if (now.time_since_epoch().count() >= next_purge_any_.load(std::memory_order_relaxed) ||
+      (shard_bytes > cache_limit_ / kShards && dirty_total() > cache_limit_))
+    purge(now, false);
+}
+
+void* OsPageSource::take_dirty_locked(Shard& shard, std::size_t bytes) {
+  auto it = shard.dirty.find(bytes);
+  if (it == shard.dirty.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back().p;
+  it->second.pop_back();
+  shard.dirty_bytes.store(shard.dirty_bytes.load(std::memory_order_relaxed) - bytes,
+                          std::memory_order_relaxed);
+  return p;
 }
 
 void* OsPageSource::acquire(std::size_t bytes, bool* resident) {
   *resident = false;
   if (bytes == 0 || bytes % os::page_size() != 0 || bytes > kArenaBytes) return nullptr;
-  std::lock_guard lock(mutex_);
-  purge_if_due_locked(Clock::now());
-  if (auto it = dirty_spans_.find(bytes); it != dirty_spans_.end() && !it->second.empty()) {
-    void* p = it->second.back().p;
-    it->second.pop_back();
-    dirty_bytes_ -= bytes;
-    *resident = true;
-    return p;
+  purge_if_due(Clock::now());
+  const std::size_t mine = my_shard();
+  for (std::size_t i = 0; i < kShards; ++i) {  // this thread's cache first, then the others'
+    Shard& shard = shards_[(mine + i) % kShards];
+    std::unique_lock lock(shard.mutex, std::defer_lock);
+    if (i == 0) {
+      lock.lock();
+    } else if (shard.dirty_bytes.load(std::memory_order_relaxed) == 0 || !lock.try_lock()) {
+      continue;
+    }
+    if (void* p = take_dirty_locked(shard, bytes)) {
+      *resident = true;
+      return p;
+    }
   }
+  return take_clean_or_carve(bytes);
+}
+
+void* OsPageSource::take_clean_or_carve(std::size_t bytes) {
+  std::lock_guard lock(arena_mutex_);
   if (auto it = clean_spans_.find(bytes); it != clean_spans_.end() && !it->second.empty()) {
     void* p = it->second.back();
     it->second.pop_back();
     return p;
   }
-  return carve_from_arena(bytes);
+  return carve_from_arena_locked(bytes);
 }
 
-void* OsPageSource::carve_from_arena(std::size_t bytes) {
+void* OsPageSource::carve_from_arena_locked(std::size_t bytes) {
   if (arenas_.empty() || arena_used_ + bytes > arenas_.back().size()) {
     os::VirtualRange arena(kArenaBytes);
     if (!arena.ok()) return nullptr;
@@ -51,12 +95,20 @@ void* OsPageSource::carve_from_arena(std::size_t bytes) {
 }
 
 void OsPageSource::release(void* p, std::size_t bytes) {
-  std::lock_guard lock(mutex_);
   const Clock::time_point now = Clock::now();
-  dirty_spans_[bytes].push_back({p, now});
-  dirty_bytes_ += bytes;
-  next_purge_ = std::min(next_purge_, expiry(now));
-  purge_if_due_locked(now);
+  std::size_t shard_bytes = 0;
+  {
+    Shard& shard = shards_[my_shard()];
+    std::lock_guard lock(shard.mutex);
+    shard.dirty[bytes].push_back({p, now});
+    shard_bytes = shard.dirty_bytes.load(std::memory_order_relaxed) + bytes;
+    shard.dirty_bytes.store(shard_bytes, std::memory_order_relaxed);
+    if (shard.next_purge == Clock::time_point::max()) {
+      shard.next_purge = expiry(now);
+      lower_next_purge_any(shard.next_purge);
+    }
+  }
+  purge_if_due(now, shard_bytes);
 }
 
 namespace {
@@ -81,45 +133,55 @@ void OsPageSource::populate(void* p, std::size_t bytes) {
 }
 
 std::size_t OsPageSource::cached_bytes() const {
-  std::lock_guard lock(mutex_);
-  return dirty_bytes_;
+  return dirty_total();
 }
 
 void OsPageSource::trim() {
-  std::lock_guard lock(mutex_);
-  purge_locked(Clock::now(), true);
+  purge(Clock::now(), true);
 }
 
 // Spans freed close together in time (reclaim walking the LRU, compaction draining neighbours, a
 // burst of frees) are usually adjacent in the arena, so a purge costs a few TLB shootdowns
 // instead of one per zspage.
-void OsPageSource::purge_locked(Clock::time_point now, bool all) {
+void OsPageSource::purge(Clock::time_point now, bool all) {
   std::vector<std::pair<std::byte*, std::size_t>> purged;
-  auto purge_front = [&](std::size_t bytes, std::deque<DirtySpan>& list) {
-    purged.emplace_back(static_cast<std::byte*>(list.front().p), bytes);
-    clean_spans_[bytes].push_back(list.front().p);
-    list.pop_front();
-    dirty_bytes_ -= bytes;
-  };
-  for (auto& [bytes, list] : dirty_spans_) {
-    while (!list.empty() && (all || now - list.front().released >= decay_))
-      purge_front(bytes, list);
-  }
-  while (dirty_bytes_ > cache_limit_) {  // over the limit: the oldest go first
-    std::deque<DirtySpan>* oldest = nullptr;
-    std::size_t oldest_bytes = 0;
-    for (auto& [bytes, list] : dirty_spans_) {
-      if (!list.empty() &&
-          (oldest == nullptr || list.front().released < oldest->front().released)) {
-        oldest = &list;
-        oldest_bytes = bytes;
-      }
+  {
+    std::array<std::unique_lock<SpinThenBlockMutex>, kShards> locks;
+    for (std::size_t i = 0; i < kShards; ++i) locks[i] = std::unique_lock(shards_[i].mutex);
+    auto purge_front = [&](Shard& shard, std::size_t bytes, std::deque<DirtySpan>& list) {
+      purged.emplace_back(static_cast<std::byte*>(list.front().p), bytes);
+      list.pop_front();
+      shard.dirty_bytes.store(shard.dirty_bytes.load(std::memory_order_relaxed) - bytes,
+                              std::memory_order_relaxed);
+    };
+    for (Shard& shard : shards_)
+      for (auto& [bytes, list] : shard.dirty)
+        while (!list.empty() && (all || now - list.front().released >= decay_))
+          purge_front(shard, bytes, list);
+    while (dirty_total() > cache_limit_) {  // the oldest first
+      Shard* oldest_shard = nullptr;
+      std::deque<DirtySpan>* oldest = nullptr;
+      std::size_t oldest_bytes = 0;
+      for (Shard& shard : shards_)
+        for (auto& [bytes, list] : shard.dirty)
+          if (!list.empty() &&
+              (oldest == nullptr || list.front().released < oldest->front().released)) {
+            oldest_shard = &shard;
+            oldest = &list;
+            oldest_bytes = bytes;
+          }
+      purge_front(*oldest_shard, oldest_bytes, *oldest);
     }
-    purge_front(oldest_bytes, *oldest);
+    Clock::time_point earliest = Clock::time_point::max();
+    for (Shard& shard : shards_) {
+      shard.next_purge = Clock::time_point::max();
+      for (const auto& [bytes, list] : shard.dirty)
+        if (!list.empty())
+          shard.next_purge = std::min(shard.next_purge, expiry(list.front().released));
+      earliest = std::min(earliest, shard.next_purge);
+    }
+    next_purge_any_.store(earliest.time_since_epoch().count(), std::memory_order_relaxed);
   }
-  next_purge_ = Clock::time_point::max();
-  for (const auto& [bytes, list] : dirty_spans_)
-    if (!list.empty()) next_purge_ = std::min(next_purge_, expiry(list.front().released));
   if (purged.empty()) return;
   std::sort(purged.begin(), purged.end());
   for (std::size_t i = 0; i < purged.size();) {
@@ -128,17 +190,19 @@ void OsPageSource::purge_locked(Clock::time_point now, bool all) {
     for (++i; i < purged.size() && purged[i].first == end; ++i) end += purged[i].second;
     os::release_pages(start, static_cast<std::size_t>(end - start));
   }
+  std::lock_guard lock(arena_mutex_);
+  for (const auto& [p, bytes] : purged) clean_spans_[bytes].push_back(p);
 }
 
 std::size_t OsPageSource::resident_bytes() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(arena_mutex_);
   std::size_t total = 0;
   for (const auto& arena : arenas_) total += os::resident_bytes(arena.base(), arena.size());
   return total;
 }
 
 std::size_t OsPageSource::mapping_count() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(arena_mutex_);
   return arenas_.size();
 }
 

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 namespace zspool {
 namespace {
@@ -81,6 +83,83 @@ TEST(OsPageSource, PopulateMakesExactlyTheGivenPagesResident) {
   EXPECT_EQ(os::resident_bytes(p + 4096, 2 * 4096), 2 * 4096u);
   EXPECT_EQ(std::to_integer<int>(p[4096]), 0) << "populated anonymous pages read as zeros";
   s.release(p, kSpan);
+  EXPECT_EQ(s.resident_bytes(), 0u);
+}
+
+// The dirty-span caches are per thread (OsPageSource::kShards): what one thread released,
+// another reuses, resident, before the arena grows; limit, decay and trim cover every cache.
+TEST(OsPageSource, ASpanReleasedByOneThreadIsReusedByAnother) {
+  OsPageSource s(std::size_t{1} << 20, std::chrono::hours(1));
+  void* p = nullptr;
+  std::thread([&] {
+    p = touched_span(s);
+    s.release(p, kSpan);
+  }).join();
+  ASSERT_EQ(s.cached_bytes(), kSpan);
+  bool resident = false;
+  EXPECT_EQ(s.acquire(kSpan, &resident), p);
+  EXPECT_TRUE(resident);
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  s.release(p, kSpan);
+}
+
+TEST(OsPageSource, TheLimitHoldsOverEveryThreadsCacheAndTrimEmptiesThemAll) {
+  constexpr std::size_t kLimit = 6 * kSpan;
+  OsPageSource s(kLimit, std::chrono::hours(1));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      std::vector<void*> mine;
+      for (int i = 0; i < 4; ++i) mine.push_back(touched_span(s));
+      for (void* p : mine) s.release(p, kSpan);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_LE(s.cached_bytes(), kLimit);
+  EXPECT_EQ(s.resident_bytes(), s.cached_bytes()) << "what is over the limit went back";
+  s.trim();
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  EXPECT_EQ(s.resident_bytes(), 0u);
+}
+
+TEST(OsPageSource, AnotherThreadsExpiredSpansGoBackOnThisThreadsNextCall) {
+  OsPageSource s(std::size_t{1} << 20, std::chrono::milliseconds(2));
+  std::thread([&] { s.release(touched_span(s), kSpan); }).join();
+  ASSERT_EQ(s.cached_bytes(), kSpan);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  void* q = touched_span(s, 4096);
+  EXPECT_EQ(s.cached_bytes(), 0u);
+  EXPECT_EQ(s.resident_bytes(), 4096u);
+  s.release(q, 4096);
+}
+
+TEST(OsPageSource, ConcurrentChurnNeverHandsOutOneSpanTwice) {
+  OsPageSource s(std::size_t{4} << 20, std::chrono::milliseconds(1));
+  constexpr int kThreads = 4;
+  std::atomic<bool> overlap{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      const auto mark = static_cast<unsigned char>(0x10 + t);
+      for (int round = 0; round < 300; ++round) {
+        std::vector<std::pair<unsigned char*, std::size_t>> mine;
+        for (int i = 0; i < 8; ++i) {
+          const std::size_t bytes = (1 + (round + i) % 4) * 4096;
+          bool resident;
+          auto* p = static_cast<unsigned char*>(s.acquire(bytes, &resident));
+          ASSERT_NE(p, nullptr);
+          std::memset(p, mark, bytes);
+          mine.emplace_back(p, bytes);
+        }
+        for (auto [p, bytes] : mine) {
+          for (std::size_t i = 0; i < bytes; i += 512)
+            if (p[i] != mark) overlap = true;  // someone else wrote (or a purge wiped) it
+          s.release(p, bytes);
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(overlap) << "a span was handed to two threads, or purged while in use";
+  s.trim();
   EXPECT_EQ(s.resident_bytes(), 0u);
 }
 

@@ -4,7 +4,8 @@
 // ─── Lock order ────────────────────────────────────────────────────────────────────────────
 //
 //   compact_lock  ->  ClassState::lock  ->  lru_lock  ->  { HandleTable::grow_mutex,
-//                                                          DescriptorTable::mutex,
+//                                                          DescriptorTable::grow_mutex
+//                                                            -> a DescriptorTable free list,
 //                                                          PageSource's own mutex }
 //   shard_mutex: a leaf, taken with no other lock held (malloc, allocating a class shard).
 //   Two ClassState locks at once: only compaction — its shard merge (two shards of one class)
@@ -142,6 +143,9 @@ static_assert(kSlotMapsShift + 6 == 64 && kMaxMapsPerHandle == (1u << 6) - 1);
 static_assert(std::uint64_t{kMaxPageSize} * kMaxChain / kMinObjectSize <= 1u << kSlotIndexBits,
               "object indices fit the slot's index field");
 
+// Class shards per class (see ClassState below).
+inline constexpr std::uint32_t kClassShards = 4;
+
 struct ObjLocation {
   std::uint32_t state_index;  // class * kClassShards + shard (ClassState::state_index)
   std::uint32_t zspage_id;
@@ -262,6 +266,7 @@ class HandleTable {
  public:
   // Per class, at most kBatch - 1 slots are issued and unused: kBatch * 8 bytes a class.
   static constexpr std::uint64_t kBatch = 16;
+  static_assert(kBatch * sizeof(std::uint64_t) % 64 == 0, "a batch fills whole cache lines");
   explicit HandleTable(std::uint64_t capacity);
   bool ok() const { return range_.ok(); }
   // The slot index of a handle (of a slot index: itself).
@@ -291,8 +296,15 @@ class HandleTable {
     return make_handle(index, (word >> 1) >> index_bits_);
   }
   int index_bits() const { return index_bits_; }
-  // Reserves kBatch fresh slots; returns the first, or 0 when capacity is exhausted.
-  Handle reserve_batch();
+  // Fresh slots [first, end): the rest of the kBatch-aligned group of slots at next_unused_,
+  // so two classes' batches never share a cache line (kBatch * 8 = 128 bytes, two whole lines;
+  // the array is page-aligned): the first batch is slots 1-15, then 16-31, 32-47, ...
+  // {0, 0} when capacity is exhausted.
+  struct Batch {
+    std::uint64_t first = 0;
+    std::uint64_t end = 0;
+  };
+  Batch reserve_batch();
   std::uint64_t committed_bytes() const;
 
  private:
@@ -335,12 +347,32 @@ struct LruLinks {
 // Descriptors, and with `lru_links` their LruLinks, in reserved arrays indexed by id; id 0 is
 // never used. committed bytes = next_unused * (sizeof(ZsPage) [+ sizeof(LruLinks)]), rounded up
 // to OS pages.
+//
+// Free descriptors are kept per class shard: a shard's zspages take and give back descriptors
+// on its own list, under its own mutex, so threads allocating in different shards neither take
+// turns on one mutex nor write to one cache line per zspage they create or free. Shard 0 (every
+// single-threaded pool) takes fresh descriptors one at a time, as it always did; shards > 0
+// take them in groups of kGroup that fill whole cache lines of their own:
+//
+//   ids    8k        8k+1              8k+7
+//          ┌─────────┬─────────┬ ... ┬─────────┐   8 * 40 bytes = 320 = 5 cache lines,
+//          │ ZsPage  │ ZsPage  │     │ ZsPage  │   starting at byte 320k (the array is
+//          └─────────┴─────────┴ ... ┴─────────┘   page-aligned): no line shared with any
+//                                                  descriptor of another group
+// The ids skipped to align a group go to shard 0's list. A shard whose list is empty when the
+// table is exhausted takes one from another shard's list, so capacity is never stranded.
+//   every descriptor is on at most one list; free descriptors = sum of the lists' lengths
 class DescriptorTable {
  public:
+  static constexpr std::uint32_t kGroup = 8;
+  static_assert(kGroup * 40 % 64 == 0, "a group of descriptors fills whole cache lines");
+
   DescriptorTable(std::uint32_t capacity, bool lru_links);
   bool ok() const { return range_.ok() && (!has_lru_ || lru_range_.ok()); }
-  ZsPage* allocate();  // nullptr when capacity is exhausted
-  void release(ZsPage* z);
+  // A free descriptor for a zspage of class shard `shard`; nullptr when capacity is exhausted.
+  ZsPage* allocate(std::uint32_t shard);
+  // Gives back the descriptor of a destroyed zspage of class shard `shard`.
+  void release(ZsPage* z, std::uint32_t shard);
   // The descriptor with this id, or nullptr if the id was never used.
   ZsPage* find(std::uint32_t id) const {
     return id != 0 && id < next_unused_.load(std::memory_order_acquire) ? base_ + id : nullptr;
@@ -356,15 +388,27 @@ class DescriptorTable {
   std::uint64_t committed_bytes() const;
 
  private:
+  struct alignas(64) FreeList {
+    SpinThenBlockMutex mutex;  // short sections: a pop or a push
+    ZsPage* head = nullptr;    // linked by ZsPage::next
+  };
+  ZsPage* pop(FreeList& list);
+  void push(FreeList& list, ZsPage* z);
+  ZsPage* construct(std::uint32_t id);
+  // Fresh descriptors for `shard` (grow_mutex_ held): one for shard 0, else a group whose
+  // first is returned and the rest pushed on the shard's list. nullptr when none is left.
+  ZsPage* carve_locked(std::uint32_t shard);
+  ZsPage* steal();  // a free descriptor from any shard's list, or nullptr
+
   os::VirtualRange range_;
   ZsPage* base_ = nullptr;
   bool has_lru_ = false;
   os::VirtualRange lru_range_;
   LruLinks* lru_base_ = nullptr;
   std::uint32_t capacity_ = 0;
-  SpinThenBlockMutex mutex_;  // short sections: a free-list pop or push
+  std::array<FreeList, kClassShards> free_;
+  SpinThenBlockMutex grow_mutex_;  // next_unused_'s writers; taken before a list's mutex
   std::atomic<std::uint32_t> next_unused_{1};
-  ZsPage* free_ = nullptr;
 };
 
 // One shard of one distinct size class. Cache-line aligned so two shards' locks never share a
@@ -384,7 +428,6 @@ class DescriptorTable {
 //
 //   state index  =  class * kClassShards + shard     (< 256 * kClassShards <= 2^10)
 //   so the shard and class are a mask and a shift away (no division on the free path)
-inline constexpr std::uint32_t kClassShards = 4;
 inline constexpr std::uint32_t kShardMoveAfter = 8;  // contended mallocs (net) before a move
 static_assert(kClassShards * 256 <= (1u << kSlotClassBits), "state index must fit the slot");
 static_assert(std::has_single_bit(kClassShards));
@@ -482,7 +525,8 @@ class PoolState {
   // Takes z off the LRU if it is still there and still of state `state_index`.
   bool lru_isolate(ZsPage* z, std::uint32_t state_index);
 
-  void account_pages(std::int64_t delta);
+  // c's shard holds `delta` more pages; pages_max follows the pool's total.
+  void account_pages(const ClassState& c, std::int64_t delta);
 
   PoolOptions options;
   SizeClassTable table;
@@ -508,8 +552,23 @@ class PoolState {
   ZsPage* lru_head = nullptr;  // most recently allocated into
   ZsPage* lru_tail = nullptr;  // coldest: reclaimed first
 
+  // Pages held: one counter per class shard, each on a cache line of its own, so threads that
+  // allocate in different shards never write the same line per zspage they create or free.
+  //   pages_now() = sum over shards s of shard_pages[s].pages
+  //               = sum over states c of c.pages_committed   (at quiescence)
+  // A zspage never changes shard (compaction moves objects, not zspages), so each counter is
+  // the pages of its own shard's zspages and never goes below 0.
+  struct alignas(64) ShardPages {
+    std::atomic<std::uint64_t> pages{0};
+  };
+  std::array<ShardPages, kClassShards> shard_pages;
+  std::uint64_t pages_now() const {
+    std::uint64_t total = 0;
+    for (const ShardPages& s : shard_pages) total += s.pages.load(std::memory_order_relaxed);
+    return total;
+  }
+
   // Pool-wide counters (relaxed atomics; exact at quiescence).
-  std::atomic<std::uint64_t> pages{0};
   std::atomic<std::uint64_t> pages_max{0};
   std::atomic<std::uint64_t> pages_compacted{0};
   std::atomic<std::uint64_t> reclaim_attempts{0};

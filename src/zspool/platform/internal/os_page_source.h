@@ -2,6 +2,7 @@
 // get one through make_os_page_source(); tests and the pool's internals use the class.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -29,13 +30,35 @@ namespace zspool {
 // next touch of each page faults again, which would dominate churn and reclaim; mimalloc
 // (purge_delay) and jemalloc (dirty_decay_ms) delay purging for the same reason.
 //
-// Invariants: sum over arenas of bump offset = bytes handed out + dirty bytes + clean bytes
-//             cached_bytes() = dirty bytes <= cache_limit (between calls)
-//             every dirty span was released less than `decay` ago (as of the last call)
-//             next_purge_ <= min over dirty spans of (released + decay); max() when none
+// Dirty spans are kept in kShards caches, each behind its own lock on cache lines of its own; a
+// thread releases into, and acquires first from, the cache its thread number picks, so threads
+// churning zspages (a pool's class shards, one per thread that contends) do not take turns on
+// one lock or write one list. acquire() then looks in the other caches before it carves fresh
+// memory (skipping a cache whose lock is taken: it is busy, and a fresh span costs less than a
+// wait), so a span freed by one thread is mostly reused by another before the arena grows. Measured
+// with core_benchmark's BM_ZspoolMallocFreeThreaded (BENCHMARKS.md, "Two threads, one pool").
+//
+//   shard 0 ┌ mutex │ dirty spans by size │ dirty_bytes │ next_purge ┐  (alignas 64)
+//   shard 1 ├ ...                                                   ┤
+//   ...     └ ...                                                   ┘
+//   arena_mutex_ ┌ arenas_ │ arena_used_ │ clean_spans_ ┐
+//   next_purge_any_ (atomic, a line of its own)
+//
+// Lock order: shard mutexes in index order (a purge takes all of them) -> arena_mutex_.
+// A purge collects the spans to return under the shard locks, returns their pages with no lock
+// held, then files their ranges as clean under arena_mutex_: a range is never reissued before
+// its pages are gone, so a purge never wipes memory someone else has been given.
+//
+// Invariants: sum over arenas of bump offset = bytes handed out + dirty + clean + being purged
+//             cached_bytes() = sum over shards of dirty_bytes <= cache_limit (between calls)
+//             every dirty span was released less than `decay` ago (as of the last purge)
+//             next_purge_any_ <= min over shards of next_purge <= min over dirty spans of
+//             (released + decay); max() when none
 // Time is CLOCK_MONOTONIC_COARSE (a few ns to read, one tick of 1-4 ms resolution, fine for a
-// 10 ms decay); a call scans the dirty lists only once next_purge_ has passed or the cache is
-// over its limit, so the hot acquire/release pair costs one lock, one map lookup, one clock read.
+// 10 ms decay); a call purges only once next_purge_any_ has passed or the cache is over its
+// limit, so the hot acquire/release pair costs one uncontended lock, one map lookup and one clock
+// read, and writes no line another shard writes. Over-limit checks read only the releasing
+// shard's bytes until it holds more than cache_limit / kShards.
 class OsPageSource final : public PageSource {
  public:
   static constexpr std::size_t kArenaBytes = std::size_t{64} << 20;
@@ -74,23 +97,43 @@ class OsPageSource final : public PageSource {
     void* p;
     Clock::time_point released;
   };
-  void* carve_from_arena(std::size_t bytes);
+  struct alignas(64) Shard {
+    mutable SpinThenBlockMutex mutex;
+    // Per span size, oldest first: acquire takes the newest (back), purge the oldest (front).
+    std::unordered_map<std::size_t, std::deque<DirtySpan>> dirty;
+    // Written under `mutex`; read without it as a hint (is there anything to take here?).
+    std::atomic<std::size_t> dirty_bytes{0};
+    Clock::time_point next_purge = Clock::time_point::max();
+  };
+  static constexpr std::size_t kShards = 4;
+  // The cache this thread uses first (thread numbers taken in turn).
+  static std::size_t my_shard();
+  // A dirty span of `bytes` from `shard` (its lock held), or nullptr.
+  void* take_dirty_locked(Shard& shard, std::size_t bytes);
+  void* take_clean_or_carve(std::size_t bytes);
+  void* carve_from_arena_locked(std::size_t bytes);
   Clock::time_point expiry(Clock::time_point released) const;
-  // purge_locked(now, false) when a dirty span may have expired or the cache is over its limit.
-  void purge_if_due_locked(Clock::time_point now);
+  // Sum of the shards' dirty bytes (relaxed reads).
+  std::size_t dirty_total() const;
+  // purge(now, false) when a dirty span may have expired; after a release into a shard now
+  // holding `shard_bytes`, also when the cache is over its limit (the shards are summed only
+  // once this one holds more than its share).
+  void purge_if_due(Clock::time_point now, std::size_t shard_bytes = 0);
   // Returns expired spans (or the oldest, while over the limit) to the OS; all of them if `all`.
-  // Recomputes next_purge_.
-  void purge_locked(Clock::time_point now, bool all);
+  // Recomputes every shard's next_purge and next_purge_any_. Takes every shard's lock.
+  void purge(Clock::time_point now, bool all);
+  // The earliest expiry any shard may have is at most t.
+  void lower_next_purge_any(Clock::time_point t);
 
   const std::size_t cache_limit_;
   const std::chrono::nanoseconds decay_;
-  mutable SpinThenBlockMutex mutex_;
+  std::array<Shard, kShards> shards_;
+  // Read by every call, written about once a decay: a cache line of its own.
+  alignas(64) std::atomic<Clock::rep> next_purge_any_{
+      Clock::time_point::max().time_since_epoch().count()};
+  mutable SpinThenBlockMutex arena_mutex_;
   std::vector<os::VirtualRange> arenas_;
   std::size_t arena_used_ = 0;  // bump offset into arenas_.back()
-  // Per span size, oldest first: acquire takes the newest (back), purge the oldest (front).
-  std::unordered_map<std::size_t, std::deque<DirtySpan>> dirty_spans_;
-  std::size_t dirty_bytes_ = 0;
-  Clock::time_point next_purge_ = Clock::time_point::max();
   std::unordered_map<std::size_t, std::vector<void*>> clean_spans_;  // pages returned to the OS
   CommitCalibrator calibrator_;  // lock-free: populate() takes no lock
 };
