@@ -101,7 +101,9 @@ std::string describe_change(const MappingCensus& before, const MappingCensus& af
 }
 
 // The child: its verdict goes down the pipe, its exit status says whether there is one.
-[[noreturn]] void run_leak_check_child(int fd, const std::function<std::string()>& body) {
+[[noreturn]] void run_leak_check_child(int fd, const std::function<std::string()>& body,
+                                       const std::function<void()>& prepare) {
+  if (prepare) prepare();
   std::string verdict;
   const bool census_counts = census_unreliable_reason().empty();
   const auto before = census_of_own_mappings();
@@ -124,7 +126,8 @@ std::string describe_change(const MappingCensus& before, const MappingCensus& af
 
 }  // namespace
 
-std::string mapping_leak_in_child(const std::function<std::string()>& body) {
+std::string mapping_leak_in_child(const std::function<std::string()>& body,
+                                  const std::function<void()>& prepare) {
   int fds[2];
   if (::pipe(fds) != 0) return "pipe failed";
   const pid_t pid = ::fork();
@@ -135,7 +138,7 @@ std::string mapping_leak_in_child(const std::function<std::string()>& body) {
   }
   if (pid == 0) {
     ::close(fds[0]);
-    run_leak_check_child(fds[1], body);
+    run_leak_check_child(fds[1], body, prepare);
   }
   ::close(fds[1]);
   std::string verdict;

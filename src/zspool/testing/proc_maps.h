@@ -39,7 +39,12 @@ std::string census_unreliable_reason();
 // Returns "" when body returned "" and the two censuses are equal; otherwise what went wrong:
 // body's own message, the census change, or how the child died. When
 // census_unreliable_reason() is not empty, only body's verdict and the child's fate count.
-std::string mapping_leak_in_child(const std::function<std::string()>& body);
+// `prepare`, when given, runs in the child before the first census (its own result ignored):
+// for process-lifetime caches the code under test keeps per thread on purpose (a compressor's
+// context, which the child inherits in whatever state earlier tests left it and which zstd
+// resizes on its own schedule), so the census sees only what `body` maps and leaves.
+std::string mapping_leak_in_child(const std::function<std::string()>& body,
+                                  const std::function<void()>& prepare = {});
 
 }  // namespace zspool::os
 
