@@ -35,8 +35,9 @@ namespace zspool {
 // churning zspages (a pool's class shards, one per thread that contends) do not take turns on
 // one lock or write one list. acquire() then looks in the other caches before it carves fresh
 // memory (skipping a cache whose lock is taken: it is busy, and a fresh span costs less than a
-// wait), so a span freed by one thread is mostly reused by another before the arena grows. Measured
-// with core_benchmark's BM_ZspoolMallocFreeThreaded (BENCHMARKS.md, "Two threads, one pool").
+// wait), so a span freed by one thread is mostly reused by another before the arena grows.
+// Measured with core_benchmark's BM_ZspoolMallocFreeThreaded (BENCHMARKS.md, "Issue 16, third
+// pass: two threads on one pool").
 //
 //   shard 0 ┌ mutex │ dirty spans by size │ dirty_bytes │ next_purge ┐  (alignas 64)
 //   shard 1 ├ ...                                                   ┤
