@@ -38,8 +38,7 @@ for r in range(1, runs + 1):
     for b in json.load(open(f"{out}/core_{r}.json"))["benchmarks"]:
         name, _, threads = b["name"].partition("/real_time/threads:")
         rates.setdefault((name.replace("BM_", "").replace("MallocFreePrivateThreaded",
-                          " (pool per thread) malloc+free M/s")
-                          .replace("MallocFreeThreaded", " malloc+free M/s"),
+                          " pool/thread M/s").replace("MallocFreeThreaded", " malloc+free M/s"),
                           int(threads)), []).append(b["items_per_second"] / 1e6)
     for t in (1, 2, 4, 8):
         d = json.load(open(f"{out}/store_{t}_{r}.json"))
