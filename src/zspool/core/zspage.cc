@@ -164,8 +164,8 @@ void PoolState::write_header(const ClassState& c, ZsPage* z, std::uint32_t idx,
 // A statistic, not a synchronisation point: relaxed (exact at quiescence, like the others).
 // Only a growth can set a new maximum, so only then are the other shards' counters read.
 void PoolState::account_pages(const ClassState& c, std::int64_t delta) {
-  shard_pages[c.state_index % kClassShards].pages.fetch_add(static_cast<std::uint64_t>(delta),
-                                                            std::memory_order_relaxed);
+  shard_pages[c.shard()].pages.fetch_add(static_cast<std::uint64_t>(delta),
+                                         std::memory_order_relaxed);
   if (delta <= 0) return;
   const std::uint64_t now = pages_now();
   std::uint64_t max = pages_max.load(std::memory_order_relaxed);
@@ -182,7 +182,7 @@ ZsPage* PoolState::create_zspage(ClassState& c) {
   bool resident = false;
   void* mem = source->acquire(bytes, &resident);
   if (mem == nullptr) return nullptr;
-  ZsPage* z = descriptors.allocate(c.state_index % kClassShards);
+  ZsPage* z = descriptors.allocate(c.shard());
   if (z == nullptr) {
     source->release(mem, bytes);
     return nullptr;
@@ -241,7 +241,7 @@ void PoolState::destroy_zspage(ClassState& c, ZsPage* z) {
   c.pages_committed -= z->committed;
   account_pages(c, -static_cast<std::int64_t>(z->committed));
   z->committed = 0;
-  descriptors.release(z, c.state_index % kClassShards);
+  descriptors.release(z, c.shard());
 }
 
 void PoolState::insert_fullness(ClassState& c, ZsPage* z) {

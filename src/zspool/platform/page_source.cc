@@ -41,13 +41,19 @@ void OsPageSource::purge_if_due(Clock::time_point now, std::size_t shard_bytes) 
     purge(now, false);
 }
 
+std::size_t OsPageSource::add_dirty_bytes(Shard& shard, std::ptrdiff_t delta) {
+  const std::size_t now =
+      shard.dirty_bytes.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta);
+  shard.dirty_bytes.store(now, std::memory_order_relaxed);
+  return now;
+}
+
 void* OsPageSource::take_dirty_locked(Shard& shard, std::size_t bytes) {
   auto it = shard.dirty.find(bytes);
   if (it == shard.dirty.end() || it->second.empty()) return nullptr;
   void* p = it->second.back().p;
   it->second.pop_back();
-  shard.dirty_bytes.store(shard.dirty_bytes.load(std::memory_order_relaxed) - bytes,
-                          std::memory_order_relaxed);
+  add_dirty_bytes(shard, -static_cast<std::ptrdiff_t>(bytes));
   return p;
 }
 
@@ -101,8 +107,7 @@ void OsPageSource::release(void* p, std::size_t bytes) {
     Shard& shard = shards_[my_shard()];
     std::lock_guard lock(shard.mutex);
     shard.dirty[bytes].push_back({p, now});
-    shard_bytes = shard.dirty_bytes.load(std::memory_order_relaxed) + bytes;
-    shard.dirty_bytes.store(shard_bytes, std::memory_order_relaxed);
+    shard_bytes = add_dirty_bytes(shard, static_cast<std::ptrdiff_t>(bytes));
     if (shard.next_purge == Clock::time_point::max()) {
       shard.next_purge = expiry(now);
       lower_next_purge_any(shard.next_purge);
@@ -151,8 +156,7 @@ void OsPageSource::purge(Clock::time_point now, bool all) {
     auto purge_front = [&](Shard& shard, std::size_t bytes, std::deque<DirtySpan>& list) {
       purged.emplace_back(static_cast<std::byte*>(list.front().p), bytes);
       list.pop_front();
-      shard.dirty_bytes.store(shard.dirty_bytes.load(std::memory_order_relaxed) - bytes,
-                              std::memory_order_relaxed);
+      add_dirty_bytes(shard, -static_cast<std::ptrdiff_t>(bytes));
     };
     for (Shard& shard : shards_)
       for (auto& [bytes, list] : shard.dirty)

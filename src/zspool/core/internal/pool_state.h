@@ -443,6 +443,8 @@ struct alignas(64) ClassState {
   std::uint64_t slots_in_use = 0;  // handles of this class issued and not released
   std::uint64_t obj_used = 0;
   std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages
+
+  std::uint32_t shard() const { return state_index % kClassShards; }
 };
 static_assert(sizeof(ClassState) <= 192);
 

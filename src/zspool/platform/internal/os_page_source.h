@@ -109,6 +109,8 @@ class OsPageSource final : public PageSource {
   static constexpr std::size_t kShards = 4;
   // The cache this thread uses first (thread numbers taken in turn).
   static std::size_t my_shard();
+  // Adds delta to shard.dirty_bytes (its lock held); returns the new value.
+  static std::size_t add_dirty_bytes(Shard& shard, std::ptrdiff_t delta);
   // A dirty span of `bytes` from `shard` (its lock held), or nullptr.
   void* take_dirty_locked(Shard& shard, std::size_t bytes);
   void* take_clean_or_carve(std::size_t bytes);
