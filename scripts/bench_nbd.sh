@@ -14,7 +14,10 @@
 # copies the corpus in (write MB/s), reads the server's RSS (VmRSS, /proc/PID/status), copies it
 # back out to null: (read MB/s; one run per cell also copies to a file and compares it with the
 # corpus), and stops the server. Each figure is the median of RUNS runs (default 3).
-# "held" is the server's RSS after the write minus its RSS before it: the memory the data cost.
+# "held" is the server's RSS after the write (the client gone) minus its RSS before it: the memory
+# the data cost. "peak" is its peak RSS during the write (VmHWM) minus the same: what it needed
+# while the client was connected, nbdkit's worker threads (16 a connection) and every buffer and
+# compression context included.
 #
 # Usage: scripts/bench_nbd.sh [BUILD_DIR]   (env: RUNS=3, CORPORA="builtin libs headers heap",
 #                                                SERVERS="sparse mem-zstd zs-lz4 zs-zstd zs-zstd32")
@@ -115,11 +118,12 @@ server_args() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 now() { date +%s.%N; }
 
-# measure SERVER CORPUS CONNS CHECK -> "write_MBps read_MBps held_bytes"
+# measure SERVER CORPUS CONNS CHECK -> "write_MBps read_MBps held_bytes peak_bytes"
 measure() {
-  local name=$1 data=$2 conns=$3 check=$4 sock=$work/sock uri t0 t1 t2 before after
+  local name=$1 data=$2 conns=$3 check=$4 sock=$work/sock uri t0 t1 t2 before after peak
   rm -f "$sock" "$work/pid"
   # shellcheck disable=SC2046  # the server's words
   nbdkit -f --exit-with-parent -U "$sock" -P "$work/pid" $(server_args "$name") 2>>"$work/nbdkit.log" &
@@ -131,6 +135,7 @@ measure() {
   nbdcopy --connections="$conns" --requests=16 "$data" "$uri"
   t1=$(now)
   after=$(rss_kib "$server")
+  peak=$(hwm_kib "$server")
   nbdcopy --connections="$conns" --requests=16 "$uri" null:
   t2=$(now)
   if [[ $check == 1 ]]; then
@@ -141,8 +146,9 @@ measure() {
   kill "$server"
   wait "$server" 2>/dev/null || true
   server=""
-  awk -v s="$size" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v b="$before" -v a="$after" \
-    'BEGIN { printf "%.1f %.1f %d\n", s / (t1 - t0) / 1e6, s / (t2 - t1) / 1e6, (a - b) * 1024 }'
+  awk -v s="$size" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v b="$before" -v a="$after" -v p="$peak" \
+    'BEGIN { printf "%.1f %.1f %d %d\n", s / (t1 - t0) / 1e6, s / (t2 - t1) / 1e6, (a - b) * 1024,
+             (p - b) * 1024 }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -152,8 +158,8 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 servers=${SERVERS:-sparse mem-zstd zs-lz4 zs-zstd zs-zstd32}
 echo "# bench_nbd: $(date -u +%F\ %T) UTC, $(nproc) CPUs, nbdkit $(nbdkit --version | awk '{print $2}'), zspool $(git rev-parse --short HEAD 2>/dev/null || echo '?'), median of $runs runs"
 echo
-echo "| corpus | server | conns | write MB/s | read MB/s | held MiB | held / data |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| corpus | server | conns | write MB/s | read MB/s | held MiB | held / data | peak MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 results=$work/results
 : >"$results"
 for corpus in $corpora; do
@@ -161,15 +167,15 @@ for corpus in $corpora; do
   cat "$work/$corpus.img" >/dev/null  # into the page cache before any timing
   for conns in 1 4; do
     for name in $servers; do
-      : >"$work/w"; : >"$work/r"; : >"$work/h"
+      : >"$work/w"; : >"$work/r"; : >"$work/h"; : >"$work/p"
       for ((run = 1; run <= runs; run++)); do
-        read -r w r h < <(measure "$name" "$work/$corpus.img" "$conns" $((run == 1)))
-        echo "$w" >>"$work/w"; echo "$r" >>"$work/r"; echo "$h" >>"$work/h"
+        read -r w r h p < <(measure "$name" "$work/$corpus.img" "$conns" $((run == 1)))
+        echo "$w" >>"$work/w"; echo "$r" >>"$work/r"; echo "$h" >>"$work/h"; echo "$p" >>"$work/p"
       done
-      w=$(median <"$work/w"); r=$(median <"$work/r"); h=$(median <"$work/h")
-      echo "$corpus $name $conns $w $r $h" >>"$results"
-      awk -v c="$corpus" -v n="$name" -v k="$conns" -v w="$w" -v r="$r" -v h="$h" -v s="$size" \
-        'BEGIN { printf "| %s | %s | %d | %.0f | %.0f | %.1f | %.3f |\n", c, n, k, w, r, h / 1048576, h / s }'
+      w=$(median <"$work/w"); r=$(median <"$work/r"); h=$(median <"$work/h"); p=$(median <"$work/p")
+      echo "$corpus $name $conns $w $r $h $p" >>"$results"
+      awk -v c="$corpus" -v n="$name" -v k="$conns" -v w="$w" -v r="$r" -v h="$h" -v p="$p" -v s="$size" \
+        'BEGIN { printf "| %s | %s | %d | %.0f | %.0f | %.1f | %.3f | %.1f |\n", c, n, k, w, r, h / 1048576, h / s, p / 1048576 }'
     done
   done
   rm -f "$work/$corpus.img"
@@ -180,7 +186,7 @@ echo
 echo "| target | corpus | conns | ratio | met |"
 echo "|---|---|---:|---:|---|"
 awk '
-  { w[$1, $2, $3] = $4; r[$1, $2, $3] = $5; h[$1, $2, $3] = $6; c[$1] = 1; k[$3] = 1 }
+  { w[$1, $2, $3] = $4; r[$1, $2, $3] = $5; h[$1, $2, $3] = $6; p[$1, $2, $3] = $7; c[$1] = 1; k[$3] = 1 }
   function row(what, corpus, conns, ratio, ok) {
     printf "| %s | %s | %d | %.2fx | %s |\n", what, corpus, conns, ratio, ok ? "yes" : "**no**"
   }
@@ -203,6 +209,8 @@ awk '
         if (!((corpus, zs, conns) in h) || !((corpus, "mem-zstd", conns) in h)) continue
         x = h[corpus, zs, conns] / h[corpus, "mem-zstd", conns]
         row("zspool " zs " held <= nbdkit zstd", corpus, conns, x, x <= 1.0)
+        x = p[corpus, zs, conns] / p[corpus, "mem-zstd", conns]
+        row("zspool " zs " peak <= nbdkit zstd", corpus, conns, x, x <= 1.0)
         x = w[corpus, zs, conns] / w[corpus, "mem-zstd", conns]
         row("zspool " zs " write >= 1.3x nbdkit zstd", corpus, conns, x, x >= 1.3)
       }

@@ -7,6 +7,8 @@
 #include <new>
 #include <vector>
 
+#include "zspool/platform/internal/os.h"
+
 namespace zspool::nbd {
 
 int errno_for(Error e) noexcept {
@@ -29,17 +31,13 @@ int errno_for(Error e) noexcept {
 namespace {
 
 // This thread's page-sized scratch buffer for partial pages, or an empty span when it cannot be
-// had. nbdkit's worker threads live as long as the server, so each allocates it once.
+// had. nbdkit's worker threads live as long as their connection; the buffer is its own mapping
+// (os::VirtualRange), unmapped when the thread exits, so none stays resident in glibc's
+// per-thread arenas after the clients are gone (store.cc's scratch pages do the same).
 std::span<std::byte> scratch_page(std::size_t bytes) noexcept {
-  thread_local std::vector<std::byte> page;
-  if (page.size() < bytes) {
-    try {
-      page.resize(bytes);
-    } catch (const std::bad_alloc&) {
-      return {};
-    }
-  }
-  return {page.data(), bytes};
+  thread_local os::VirtualRange page;
+  if (!page.grow_to(bytes)) return {};
+  return {page.base(), bytes};
 }
 
 Extent::Type extent_type(Store::PageState state) {

@@ -15,11 +15,13 @@
 //   config / config_complete   parse and check the parameters, create the device (one line on
 //                              failure), write the stats file once to prove PATH is writable
 //   after_fork                 start the stats thread (threads do not survive nbdkit's fork)
-//   open .. close              one handle per connection; all share the device
+//   open .. close              one handle per connection; all share the device. The last
+//                              close frees the compressors' idle per-CPU memory
 //   unload                     stop the stats thread, log the final figures, free the device
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <memory>
@@ -29,6 +31,7 @@
 #include "zspool/nbdkit/control_fifo.h"
 #include "zspool/nbdkit/plugin_config.h"
 #include "zspool/nbdkit/stats_file.h"
+#include "zspool/store/compressor.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -210,8 +213,19 @@ void zspool_unload() noexcept {
 
 // ── connections and capabilities ─────────────────────────────────────────────────────────────
 
+// Connections open now. When the last one closes, the compressors' per-CPU contexts and
+// buffers (a zstd context holds up to ~0.9 MiB) are freed until the next client needs them.
+std::atomic<int> open_connections{0};
+
 void* zspool_open(int /*readonly*/) noexcept {
+  open_connections.fetch_add(1, std::memory_order_relaxed);
   return device.get();  // every connection serves the one device
+}
+
+void zspool_close(void*) noexcept {
+  if (open_connections.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    zspool::release_idle_codec_memory();
+  }
 }
 
 std::int64_t zspool_get_size(void*) noexcept {
@@ -325,6 +339,7 @@ struct nbdkit_plugin make_plugin() {
   p.magic_config_key = "size";
   p.after_fork = zspool_after_fork;
   p.open = zspool_open;
+  p.close = zspool_close;
   p.get_size = zspool_get_size;
   p.block_size = zspool_block_size;
   p.can_write = yes;

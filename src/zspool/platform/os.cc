@@ -1,5 +1,6 @@
 #include "zspool/platform/internal/os.h"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -45,6 +46,14 @@ VirtualRange::VirtualRange(std::size_t bytes) noexcept {
   size_ = size;
 }
 
+bool VirtualRange::grow_to(std::size_t bytes) noexcept {
+  if (size_ >= bytes) return true;
+  VirtualRange bigger(bytes);
+  if (!bigger.ok()) return false;
+  *this = std::move(bigger);
+  return true;
+}
+
 VirtualRange::~VirtualRange() {
   if (base_ != nullptr) munmap(base_, size_);
 }
@@ -74,6 +83,23 @@ std::uint64_t physical_memory_bytes() noexcept {
   const long size = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || size <= 0) return 0;
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(size);
+}
+
+std::size_t cpu_count() noexcept {
+  static const std::size_t count = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+      return static_cast<std::size_t>(CPU_COUNT(&set));
+    const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? static_cast<std::size_t>(online) : std::size_t{1};
+  }();
+  return count;
+}
+
+std::size_t current_cpu() noexcept {
+  const int cpu = ::sched_getcpu();
+  return cpu >= 0 ? static_cast<std::size_t>(cpu) : 0;
 }
 
 // ---- memory_budget ---------------------------------------------------------------------------

@@ -118,5 +118,23 @@ TEST(MemoryBudget, TheRunningProcessHasAPositiveBudgetWithinPhysicalMemory) {
   EXPECT_LE(b.bytes, *b.physical);
 }
 
+TEST(VirtualRange, GrowToKeepsALongEnoughRangeAndReplacesAShortOne) {
+  const std::size_t ps = page_size();
+  VirtualRange range(ps);
+  ASSERT_TRUE(range.ok());
+  std::byte* const first = range.base();
+  first[0] = std::byte{1};
+  EXPECT_TRUE(range.grow_to(ps / 2));
+  EXPECT_EQ(range.base(), first);  // long enough: untouched
+  EXPECT_EQ(range.base()[0], std::byte{1});
+  EXPECT_TRUE(range.grow_to(3 * ps + 1));
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range.size(), 4 * ps);
+  range.base()[range.size() - 1] = std::byte{2};  // the whole new range is writable
+  VirtualRange empty;
+  EXPECT_TRUE(empty.grow_to(1));
+  EXPECT_EQ(empty.size(), ps);
+}
+
 }  // namespace
 }  // namespace zspool::os

@@ -10,6 +10,7 @@
 #include <zstd_errors.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -17,6 +18,9 @@
 #include <new>
 #include <optional>
 #include <utility>
+
+#include "zspool/platform/internal/per_cpu.h"
+#include "zspool/store/internal/codec_memory.h"
 
 namespace zspool {
 namespace {
@@ -85,29 +89,50 @@ class Lz4Compressor final : public Compressor {
   const int acceleration_;
 };
 
-// ---- output scratch --------------------------------------------------------------------------
+// ---- codec memory, lent per CPU --------------------------------------------------------------
 
-// A per-thread buffer of at least `bytes`, grown on demand; nullptr if it cannot grow.
-std::byte* thread_scratch(std::size_t bytes) {
-  thread_local std::unique_ptr<std::byte[]> scratch;
-  thread_local std::size_t size = 0;
-  if (size < bytes) {
-    scratch.reset(new (std::nothrow) std::byte[bytes]);
-    size = scratch ? bytes : 0;
+// Bounce buffers, zstd contexts and lzo work memory are lent per CPU (PerCpu,
+// platform/internal/per_cpu.h) for one compress or decompress call, as zram keeps one stream
+// per CPU: what they hold is bounded by the CPUs, not by the threads that ever compressed.
+// Lease order (PerCpu waits when every slot is taken): a call holding a lease may take one more,
+// of a cache later in this list, never one earlier or of the same cache:
+//   1. a zstd compression or decompression context, or lzo work memory
+//   2. a bounce buffer (compress_exactly, inside the compressor's call)
+//
+// Each cache is made on first use and never destroyed: a worker thread may still be compressing
+// while the process exits or nbdkit unloads the plugin.
+template <typename T>
+PerCpu<T>& per_cpu_cache() {
+  static auto* cache = new PerCpu<T>();
+  return *cache;
+}
+
+struct BounceBuffer {
+  std::unique_ptr<std::byte[]> bytes;
+  std::size_t size = 0;
+};
+
+// The lent buffer, grown to at least `bytes`; nullptr if it cannot grow.
+std::byte* grown(BounceBuffer& buffer, std::size_t bytes) {
+  if (buffer.size < bytes) {
+    buffer.bytes.reset(new (std::nothrow) std::byte[bytes]);
+    buffer.size = buffer.bytes ? bytes : 0;
   }
-  return scratch.get();
+  return buffer.bytes.get();
 }
 
 // Runs `compress_into(out)` so that the result fits dst exactly when the compressed form is at
 // most dst.size() bytes. Some libraries cannot promise that with a short output buffer: lzo1x
 // writes past it, zstd gives up early when little slack is left. So when dst is shorter than
-// the worst-case `bound`, the compressor writes into per-thread scratch and the result is
-// copied. compress_into: (std::span<std::byte> out, out.size() >= bound) -> Result<size_t>.
+// the worst-case `bound`, the compressor writes into a bounce buffer lent for the call and the
+// result is copied. compress_into: (std::span<std::byte> out, out.size() >= bound) ->
+// Result<size_t>.
 template <typename CompressInto>
 Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound,
                                      CompressInto compress_into) {
   if (dst.size() >= bound) return compress_into(dst);
-  std::byte* scratch = thread_scratch(bound);
+  auto bounce = per_cpu_cache<BounceBuffer>().acquire();
+  std::byte* scratch = grown(*bounce, bound);
   if (scratch == nullptr) return Error::out_of_memory;
   Result<std::size_t> n = compress_into(std::span(scratch, bound));
   if (!n) return n;
@@ -118,24 +143,40 @@ Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound
 
 // ---- zstd ------------------------------------------------------------------------------------
 
+std::atomic<std::uint64_t> zstd_contexts_live{0};
+
 struct ZstdContextDeleter {
-  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
-  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+  void operator()(ZSTD_CCtx* c) const {
+    ZSTD_freeCCtx(c);
+    zstd_contexts_live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  void operator()(ZSTD_DCtx* d) const {
+    ZSTD_freeDCtx(d);
+    zstd_contexts_live.fetch_sub(1, std::memory_order_relaxed);
+  }
 };
 
-// One compression and one decompression context per thread, shared by every zstd compressor
-// (the level is passed on each call), freed when the thread exits.
-// A failed creation is retried on the thread's next call.
-ZSTD_CCtx* thread_cctx() {
-  thread_local std::unique_ptr<ZSTD_CCtx, ZstdContextDeleter> cctx;
-  if (!cctx) cctx.reset(ZSTD_createCCtx());
-  return cctx.get();
+// zstd contexts, lent per CPU and shared by every zstd compressor (the level or dictionary is
+// passed on each call). A context is made on its slot's first use; a failed creation is retried
+// on the next.
+using CompressionContext = std::unique_ptr<ZSTD_CCtx, ZstdContextDeleter>;
+using DecompressionContext = std::unique_ptr<ZSTD_DCtx, ZstdContextDeleter>;
+
+template <typename Context, typename Create>
+auto* made(Context& context, Create create) {
+  if (!context) {
+    context.reset(create());
+    if (context) zstd_contexts_live.fetch_add(1, std::memory_order_relaxed);
+  }
+  return context.get();
 }
 
-ZSTD_DCtx* thread_dctx() {
-  thread_local std::unique_ptr<ZSTD_DCtx, ZstdContextDeleter> dctx;
-  if (!dctx) dctx.reset(ZSTD_createDCtx());
-  return dctx.get();
+ZSTD_CCtx* made(CompressionContext& cctx) {
+  return made(cctx, ZSTD_createCCtx);
+}
+
+ZSTD_DCtx* made(DecompressionContext& dctx) {
+  return made(dctx, ZSTD_createDCtx);
 }
 
 Error compress_error_from_zstd(std::size_t code) {
@@ -205,7 +246,8 @@ class ZstdCompressor final : public Compressor {
 
   Result<std::size_t> compress(std::span<const std::byte> src,
                                std::span<std::byte> dst) const override {
-    ZSTD_CCtx* cctx = thread_cctx();
+    auto lease = per_cpu_cache<CompressionContext>().acquire();
+    ZSTD_CCtx* cctx = made(*lease);
     if (cctx == nullptr) return Error::out_of_memory;
     return compress_exactly(
         dst, max_compressed_size(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
@@ -226,7 +268,8 @@ class ZstdCompressor final : public Compressor {
   Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
     const unsigned frame_dictionary = ZSTD_getDictID_fromFrame(src.data(), src.size());
     if (frame_dictionary != 0 && frame_dictionary != dictionary_id()) return Error::corrupt_data;
-    ZSTD_DCtx* dctx = thread_dctx();
+    auto lease = per_cpu_cache<DecompressionContext>().acquire();
+    ZSTD_DCtx* dctx = made(*lease);
     if (dctx == nullptr) return Error::out_of_memory;
     const std::size_t n =
         dictionary_ ? ZSTD_decompress_usingDDict(dctx, dst.data(), dst.size(), src.data(),
@@ -284,12 +327,15 @@ std::size_t lzo1x_bound(std::size_t src_size) {
   return src_size + src_size / 16 + 64 + 3;
 }
 
-// Per-thread lzo1x_1 work memory (LZO1X_1_MEM_COMPRESS bytes). new[] aligns it to at least
+// lzo1x_1 work memory (LZO1X_1_MEM_COMPRESS bytes), lent per CPU. new[] aligns it to at least
 // alignof(std::max_align_t), as lzo requires.
-unsigned char* lzo_thread_work_memory() {
-  thread_local std::unique_ptr<unsigned char[]> work;
-  if (!work) work.reset(new (std::nothrow) unsigned char[LZO1X_1_MEM_COMPRESS]);
-  return work.get();
+struct LzoWorkMemory {
+  std::unique_ptr<unsigned char[]> bytes;
+};
+
+unsigned char* made(LzoWorkMemory& work) {
+  if (!work.bytes) work.bytes.reset(new (std::nothrow) unsigned char[LZO1X_1_MEM_COMPRESS]);
+  return work.bytes.get();
 }
 
 bool lzo_initialised() {
@@ -307,7 +353,8 @@ class LzoCompressor final : public Compressor {
 
   Result<std::size_t> compress(std::span<const std::byte> src,
                                std::span<std::byte> dst) const override {
-    unsigned char* work = lzo_thread_work_memory();
+    auto lease = per_cpu_cache<LzoWorkMemory>().acquire();
+    unsigned char* work = made(*lease);
     if (work == nullptr) return Error::out_of_memory;
     return compress_exactly(
         dst, lzo1x_bound(src.size()), [&](std::span<std::byte> out) -> Result<std::size_t> {
@@ -423,5 +470,25 @@ Result<std::vector<std::byte>> train_zstd_dictionary(std::span<const std::byte> 
 std::vector<std::string> compressor_names() {
   return {"lz4", "lzo1x", "zstd"};
 }
+
+void release_idle_codec_memory() {
+  per_cpu_cache<BounceBuffer>().for_each_idle([](BounceBuffer& b) { b = BounceBuffer{}; });
+  per_cpu_cache<CompressionContext>().for_each_idle([](CompressionContext& c) { c.reset(); });
+  per_cpu_cache<DecompressionContext>().for_each_idle([](DecompressionContext& d) { d.reset(); });
+  per_cpu_cache<LzoWorkMemory>().for_each_idle([](LzoWorkMemory& w) { w.bytes.reset(); });
+}
+
+namespace internal {
+
+CodecMemory codec_memory() {
+  CodecMemory m;
+  m.zstd_contexts_live = zstd_contexts_live.load(std::memory_order_relaxed);
+  m.slots_per_cache = per_cpu_cache<CompressionContext>().slot_count();
+  m.waits = per_cpu_cache<BounceBuffer>().waits() + per_cpu_cache<CompressionContext>().waits() +
+            per_cpu_cache<DecompressionContext>().waits() + per_cpu_cache<LzoWorkMemory>().waits();
+  return m;
+}
+
+}  // namespace internal
 
 }  // namespace zspool

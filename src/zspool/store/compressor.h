@@ -81,6 +81,13 @@ class ZSPOOL_API Compressor {
 ZSPOOL_API Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec,
                                                                std::string* why = nullptr);
 
+// The memory compressors work in (zstd contexts: ~0.5-0.9 MiB each once used at 32 KiB pages;
+// lzo work memory; bounce buffers) is lent per CPU for one call and kept for reuse, so it is
+// bounded by the CPUs, not by the threads (as zram keeps one stream per CPU). This frees what no
+// call holds now; the next call makes it again. For a process that stops compressing for a
+// while: the nbdkit plugin calls it when its last client disconnects. Thread-safe.
+ZSPOOL_API void release_idle_codec_memory();
+
 // Dictionary sizes train_zstd_dictionary makes and make_compressor loads.
 inline constexpr std::size_t kMinDictionaryBytes = 256;  // ZDICT_DICTSIZE_MIN
 inline constexpr std::size_t kMaxDictionaryBytes = std::size_t{16} << 20;

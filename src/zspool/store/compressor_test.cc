@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cstring>
 #include <random>
 #include <thread>
+
+#include "zspool/platform/internal/os.h"
+#include "zspool/store/internal/codec_memory.h"
 
 namespace zspool {
 namespace {
@@ -351,6 +355,62 @@ TEST(MakeCompressorTest, ParametersChangeTheOutput) {
   const std::vector<std::byte> text = text_bytes(64 * 1024, 21);
   EXPECT_LT(compressed(*make("zstd:19"), text).size(), compressed(*make("zstd:1"), text).size());
   EXPECT_GT(compressed(*make("lz4:65537"), text).size(), compressed(*make("lz4"), text).size());
+}
+
+// ---- codec memory per CPU -------------------------------------------------------------------
+
+// 16 threads (nbdkit's worker count per connection) compress and decompress 32 KiB pages with
+// zstd, then stay alive: the zstd contexts in existence are bounded by the CPUs, not by the
+// threads. With a context per thread (before 2026-12-02) this found 32 contexts.
+TEST(CodecMemory, ConcurrentThreadsShareZstdContextsPerCpu) {
+  constexpr int kThreads = 16;
+  constexpr std::size_t kBigPage = 32 * 1024;
+  const auto zstd = make("zstd");
+  std::barrier done(kThreads + 1);
+  std::barrier leave(kThreads + 1);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::vector<std::byte> page = text_bytes(kBigPage, 500 + t);
+      std::vector<std::byte> dst(zstd->max_compressed_size(kBigPage));
+      std::vector<std::byte> out(kBigPage);
+      for (int i = 0; i < 20; ++i) {
+        auto n = zstd->compress(page, dst);
+        if (!n.ok() || zstd->decompress(std::span(dst).first(*n), out) != Error::ok ||
+            out != page) {
+          failures.fetch_add(1);
+        }
+      }
+      done.arrive_and_wait();
+      leave.arrive_and_wait();
+    });
+  }
+  done.arrive_and_wait();
+  const internal::CodecMemory live = internal::codec_memory();
+  leave.arrive_and_wait();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(live.slots_per_cache, os::cpu_count());
+  // One compression and one decompression cache, each with a slot per CPU.
+  EXPECT_LE(live.zstd_contexts_live, 2 * live.slots_per_cache);
+  EXPECT_GE(live.zstd_contexts_live, 2u);
+}
+
+// release_idle_codec_memory frees every context no call holds, and the next call makes one
+// again.
+TEST(CodecMemory, ReleaseIdleFreesTheContextsAndTheyComeBack) {
+  const auto zstd = make("zstd");
+  const std::vector<std::byte> page = text_bytes(kPage, 9);
+  ASSERT_FALSE(compressed(*zstd, page).empty());
+  EXPECT_GE(internal::codec_memory().zstd_contexts_live, 1u);
+  release_idle_codec_memory();
+  EXPECT_EQ(internal::codec_memory().zstd_contexts_live, 0u);
+  const std::vector<std::byte> again = compressed(*zstd, page);
+  EXPECT_EQ(internal::codec_memory().zstd_contexts_live, 1u);
+  std::vector<std::byte> out(kPage);
+  EXPECT_EQ(zstd->decompress(again, out), Error::ok);
+  EXPECT_EQ(out, page);
 }
 
 }  // namespace

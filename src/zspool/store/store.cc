@@ -12,6 +12,7 @@
 
 #include "zspool/core/internal/stats_json.h"
 #include "zspool/platform/internal/os.h"
+#include "zspool/platform/internal/per_cpu.h"
 #include "zspool/store/internal/backing_file.h"
 #include "zspool/store/internal/stats_json.h"
 #include "zspool/store/internal/writeback_batch.h"
@@ -23,20 +24,31 @@ namespace {
 
 // Per-thread scratch pages. Two of them: a write holds its compressed page in kCompress while
 // make_room() may run the evict handler on the same thread, which stages objects in kIo. An
-// empty span when the buffer cannot grow (out of memory).
+// empty span when the buffer cannot grow (out of memory). Used where the holder may wait for
+// I/O: writes to a store with a backing file (make_room, store_in_backing), reads of
+// written-back pages, recompression. A store without one lends write buffers per CPU instead
+// (WriteBuffers below). Each scratch page is its own mapping, not malloc memory: it is unmapped
+// when the thread exits, while a freed malloc chunk of this size stays resident in glibc's
+// per-thread arena (nbdkit's 16 worker threads a connection left ~0.5 MiB at 32 KiB pages).
 enum Scratch { kCompress, kIo };
 std::span<std::byte> scratch(Scratch which, std::size_t bytes) noexcept {
-  thread_local std::vector<std::byte> buffers[2];
-  std::vector<std::byte>& buffer = buffers[which];
-  try {
-    if (buffer.size() < bytes) buffer.resize(bytes);
-  } catch (const std::bad_alloc&) {
-    return {};
-  }
-  return {buffer.data(), bytes};
+  thread_local os::VirtualRange buffers[2];
+  os::VirtualRange& buffer = buffers[which];
+  if (!buffer.grow_to(bytes)) return {};
+  return {buffer.base(), bytes};
 }
 
 }  // namespace
+
+// A write's compressed page, when the store has no backing file: one buffer per CPU (PerCpu),
+// not per thread, so a server with many worker threads (nbdkit: 16 a connection) holds a few
+// page-sized buffers, not one a thread. Held from the compression to the pool's copy: without
+// a backing file nothing in between waits for I/O (make_room and store_in_backing need one), only
+// for the pool's short locks. Lease order: a write buffer, then the compressor's leases
+// (compressor.cc); nothing holding those takes a write buffer.
+struct Store::WriteBuffers {
+  PerCpu<os::VirtualRange> buffers;
+};
 
 // ── creation ─────────────────────────────────────────────────────────────────────────────────
 
@@ -116,6 +128,8 @@ Error Store::create_parts(std::string* why) {
     if (options_.writeback_batch_pages > 1)
       batch_ = std::make_unique<WritebackBatch>(options_.writeback_batch_pages, options_.page_size);
     po.evict = [this](Pool& pool, Handle h) { return evict(pool, h); };
+  } else {
+    write_buffers_ = std::make_unique<WriteBuffers>();
   }
   auto pool = Pool::create(std::move(po));
   if (!pool) return pool.error();
@@ -178,8 +192,20 @@ Error Store::write(std::uint64_t index, std::span<const std::byte> page) {
   if (index >= options_.pages || page.size() != options_.page_size) return Error::invalid_argument;
   if (!make_page_slots(index)) return Error::out_of_memory;
   if (auto word = same_filled_word(page)) return write_same_filled(index, *word);
+  if (write_buffers_) {
+    auto lease = write_buffers_->buffers.acquire();
+    if (!lease->grow_to(compress_scratch_bytes_)) return Error::out_of_memory;
+    return compress_and_store(index, page, {lease->base(), compress_scratch_bytes_});
+  }
   const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
   if (out.empty()) return Error::out_of_memory;
+  return compress_and_store(index, page, out);
+}
+
+// Compresses `page` into `out` (compress_scratch_bytes_) and stores the result, or the page raw
+// when compression does not pay.
+Error Store::compress_and_store(std::uint64_t index, std::span<const std::byte> page,
+                                std::span<std::byte> out) {
   bool incompressible = false;
   const std::optional<std::span<const std::byte>> compressed =
       compress_page(page, out, &incompressible);

@@ -472,6 +472,8 @@ class ZSPOOL_API Store {
   std::optional<std::span<const std::byte>> compress_page(std::span<const std::byte> page,
                                                           std::span<std::byte> out,
                                                           bool* incompressible);
+  Error compress_and_store(std::uint64_t index, std::span<const std::byte> page,
+                           std::span<std::byte> out);
   Error store_in_pool(std::uint64_t index, std::span<const std::byte> data, bool huge,
                       bool incompressible = false);
   bool make_page_slots(std::uint64_t index);
@@ -570,6 +572,10 @@ class ZSPOOL_API Store {
   std::vector<std::unique_ptr<Compressor>> secondaries_;  // options_.recompress_with, in order
   std::size_t compress_scratch_bytes_ = 0;  // the compressor's worst case for one page
   std::unique_ptr<BackingFile> backing_;
+  // Without a backing file, a write's compressed page waits in a buffer lent per CPU
+  // (store.cc, "write"); nullptr with one.
+  struct WriteBuffers;
+  std::unique_ptr<WriteBuffers> write_buffers_;
   std::unique_ptr<Pool> pool_;
   internal::ChunkedTable<Entry, kEntryChunk> entries_;
   mutable std::unique_ptr<std::mutex[]> stripes_;

@@ -23,6 +23,15 @@ std::chrono::nanoseconds coarse_monotonic_now() noexcept;
 // The machine's physical memory in bytes (sysconf), or 0 when it cannot be told.
 std::uint64_t physical_memory_bytes() noexcept;
 
+// How many CPUs this process may run on (its affinity mask at the first call, cached), at
+// least 1. What per-CPU structures size themselves by.
+std::size_t cpu_count() noexcept;
+
+// The CPU the calling thread runs on now (sched_getcpu: glibc reads it from the thread's rseq
+// area, no system call), or 0 when the kernel cannot tell. Only a hint: the thread may move
+// before the caller uses it.
+std::size_t current_cpu() noexcept;
+
 // How much more memory this process may really take, from every limit it can read. Each
 // field is nullopt when that limit is absent or unreadable; `bytes` is the least of those
 // present (UINT64_MAX when none is), and `limited_by` names the one that gave it.
@@ -77,6 +86,10 @@ class VirtualRange {
   VirtualRange& operator=(const VirtualRange&) = delete;
 
   bool ok() const noexcept { return base_ != nullptr; }
+  // Makes the range at least `bytes` long: a fresh, larger mapping replaces a shorter one (the
+  // contents are not kept). False, with the range unchanged, if mmap failed. For scratch
+  // buffers that should leave no malloc memory behind.
+  bool grow_to(std::size_t bytes) noexcept;
   std::byte* base() const noexcept { return base_; }
   std::size_t size() const noexcept { return size_; }
   bool contains(const void* p) const noexcept {
