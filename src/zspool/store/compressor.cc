@@ -99,12 +99,13 @@ class Lz4Compressor final : public Compressor {
 //   1. a zstd compression or decompression context, or lzo work memory
 //   2. a bounce buffer (compress_exactly, inside the compressor's call)
 //
-// Each cache is made on first use and never destroyed: a worker thread may still be compressing
-// while the process exits or nbdkit unloads the plugin.
+// Each cache is made on first use and destroyed at exit (or when nbdkit unloads the plugin, so
+// that nothing is left for a leak checker): compressing after that, from a thread still running
+// or a static object's destructor, is not supported.
 template <typename T>
 PerCpu<T>& per_cpu_cache() {
-  static auto* cache = new PerCpu<T>();
-  return *cache;
+  static PerCpu<T> cache;
+  return cache;
 }
 
 struct BounceBuffer {
