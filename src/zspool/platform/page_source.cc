@@ -1,6 +1,8 @@
 #include "zspool/platform/internal/os_page_source.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 
 namespace zspool {
 
@@ -14,10 +16,51 @@ OsPageSource::Clock::time_point OsPageSource::expiry(Clock::time_point released)
   return released + decay_;
 }
 
+namespace {
+
+// Live threads per cache, shared by every OsPageSource: a thread takes the cache the fewest live
+// threads hold (ties: the lowest index), and gives it back when it exits. So two threads never
+// share a cache while another is free, and a new thread adopts the cache, and the spans still
+// in it, of one that has gone. (Choosing by a thread number that only grew made every fourth
+// pair of new threads share a cache with a long-lived one: two threads on one pool then ran at
+// 7 M malloc+free a second against 18-27 M otherwise, BENCHMARKS.md "Issue 16, fourth pass".)
+template <std::size_t kShards>
+std::array<std::atomic<std::uint32_t>, kShards> g_threads_in_shard{};
+
+template <std::size_t kShards>
+std::size_t take_least_held_shard() {
+  auto& held = g_threads_in_shard<kShards>;
+  for (;;) {
+    std::size_t best = 0;
+    std::uint32_t fewest = held[0].load(std::memory_order_relaxed);
+    for (std::size_t i = 1; i < held.size(); ++i) {
+      const std::uint32_t n = held[i].load(std::memory_order_relaxed);
+      if (n < fewest) {
+        fewest = n;
+        best = i;
+      }
+    }
+    // Only if it is still the count we chose by: two threads starting at once take two caches.
+    if (held[best].compare_exchange_weak(fewest, fewest + 1, std::memory_order_relaxed))
+      return best;
+  }
+}
+
+// Gives the thread's cache back at thread exit. The shard number itself lives in a separate,
+// trivially destructible thread_local, so a page-source call made later in the thread's exit
+// (another thread_local's destructor freeing pool memory) still reads it.
+template <std::size_t kShards>
+struct ShardHold {
+  std::size_t shard;
+  ~ShardHold() { g_threads_in_shard<kShards>[shard].fetch_sub(1, std::memory_order_relaxed); }
+};
+
+}  // namespace
+
 std::size_t OsPageSource::my_shard() {
-  static std::atomic<std::size_t> next_thread{0};
-  thread_local const std::size_t shard =
-      next_thread.fetch_add(1, std::memory_order_relaxed) % kShards;
+  thread_local const std::size_t shard = take_least_held_shard<kShards>();
+  thread_local const ShardHold<kShards> hold{shard};
+  (void)hold;
   return shard;
 }
 

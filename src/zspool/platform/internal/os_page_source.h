@@ -31,7 +31,8 @@ namespace zspool {
 // (purge_delay) and jemalloc (dirty_decay_ms) delay purging for the same reason.
 //
 // Dirty spans are kept in kShards caches, each behind its own lock on cache lines of its own; a
-// thread releases into, and acquires first from, the cache its thread number picks, so threads
+// thread releases into, and acquires first from, the cache it holds (at its first call, the one
+// the fewest live threads hold; given back when it exits, spans and all), so threads
 // churning zspages (a pool's class shards, one per thread that contends) do not take turns on
 // one lock or write one list. acquire() then looks in the other caches before it carves fresh
 // memory (skipping a cache whose lock is taken: it is busy, and a fresh span costs less than a
@@ -65,6 +66,7 @@ class OsPageSource final : public PageSource {
   static constexpr std::size_t kArenaBytes = std::size_t{64} << 20;
   static constexpr std::size_t kDefaultCacheLimit = kDefaultPageCacheBytes;
   static constexpr std::chrono::milliseconds kDefaultDecay = kDefaultPageCacheDecay;
+  static constexpr std::size_t kShards = 4;  // caches of dirty spans (see above)
 
   // `commit`: how populate() commits pages; automatic: the cheaper way here, timed on the
   // first commits (internal/commit_calibrator.h).
@@ -83,6 +85,8 @@ class OsPageSource final : public PageSource {
   std::size_t mapping_count() const override;
   std::size_t cached_bytes() const override;
   void trim() override;
+  // Which of the kShards caches the calling thread uses first (for tests).
+  static std::size_t cache_of_this_thread() { return my_shard(); }
 
  private:
   // CLOCK_MONOTONIC_COARSE as a std::chrono clock.
@@ -106,8 +110,8 @@ class OsPageSource final : public PageSource {
     std::atomic<std::size_t> dirty_bytes{0};
     Clock::time_point next_purge = Clock::time_point::max();
   };
-  static constexpr std::size_t kShards = 4;
-  // The cache this thread uses first (thread numbers taken in turn).
+  // The cache this thread uses first: taken at its first call (the one the fewest live threads
+  // hold), given back at its exit (page_source.cc).
   static std::size_t my_shard();
   // Adds delta to shard.dirty_bytes (its lock held); returns the new value.
   static std::size_t add_dirty_bytes(Shard& shard, std::ptrdiff_t delta);
