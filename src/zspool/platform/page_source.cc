@@ -21,9 +21,10 @@ namespace {
 // Live threads per cache, shared by every OsPageSource: a thread takes the cache the fewest live
 // threads hold (ties: the lowest index), and gives it back when it exits. So two threads never
 // share a cache while another is free, and a new thread adopts the cache, and the spans still
-// in it, of one that has gone. (Choosing by a thread number that only grew made every fourth
-// pair of new threads share a cache with a long-lived one: two threads on one pool then ran at
-// 7 M malloc+free a second against 18-27 M otherwise, BENCHMARKS.md "Issue 16, fourth pass".)
+// in it, of one that has gone. (Choosing by a thread number that only grew put every fourth new
+// thread in a long-lived thread's cache: every fourth repetition of the two-thread benchmark ran
+// at 7-21 M malloc+free a second against 17-32 M for the others, BENCHMARKS.md "Issue 16, fourth
+// pass".)
 template <std::size_t kShards>
 std::array<std::atomic<std::uint32_t>, kShards> g_threads_in_shard{};
 
