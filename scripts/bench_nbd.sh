@@ -10,7 +10,9 @@
 #              32 KiB pages; the same unit here)
 #   zs-zstd64  nbdkit zspool compressor=zstd page-size=64K  (not in the default list)
 #
-# and 1 and 4 nbdcopy connections (--connections=N --requests=16), it starts a fresh server,
+# and 1 and 4 nbdcopy connections (--connections=N --requests=16; nbdcopy hands out work in
+# 128 MiB pieces, so on these 64 MiB images its 4 connections copy through one: scripts/
+# nbd_conns.c drives N connections at once), it starts a fresh server,
 # copies the corpus in (write MB/s), reads the server's RSS (VmRSS, /proc/PID/status), copies it
 # back out to null: (read MB/s; one run per cell also copies to a file and compares it with the
 # corpus), and stops the server. Each figure is the median of RUNS runs (default 3).
