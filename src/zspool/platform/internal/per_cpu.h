@@ -18,11 +18,12 @@
 //   thread woken by a request preempts the one compressing). When every slot is taken, wait for
 //   the home slot (SpinThenBlockMutex: spin, yield so that a preempted holder runs, then sleep),
 //   as zram waits for its CPU's stream. Rare: 0 waits in six 64 MiB zstd writes through nbdkit
-//   (2,048 leases each, 1 and 4 connections, 2 CPUs). Two alternatives were measured and
-//   dropped: spare slots beyond the CPUs (one more 0.5 MiB zstd context in use, no faster),
-//   and a temporary T made for the lease when every slot is taken (~3% of leases then found
-//   them all taken; each made and freed a zstd context, and glibc kept what those frees
-//   returned in the threads' arenas: +5 MiB).
+//   on one connection (2,048 leases each), 11-34 in three runs of 4 connections writing and
+//   reading at once (4,096 leases each; scripts/nbd_conns.c), 2 CPUs. Two alternatives were
+//   measured and dropped: spare slots beyond the CPUs (one more 0.5 MiB zstd context in use,
+//   no faster), and a temporary T made for the lease when every slot is taken (~3% of leases
+//   then found them all taken; each made and freed a zstd context, and glibc kept what those
+//   frees returned in the threads' arenas: +5 MiB).
 // release (~Lease): the slot's lock is released, so what the holder did to T happens-before the
 //   next holder's use of it.
 //
