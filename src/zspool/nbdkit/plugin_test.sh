@@ -43,12 +43,13 @@ server_preload() {
 }
 
 # start_server PARAM...: nbdkit with the plugin and PARAMs, ready when its pid file appears.
-# $verbose: -v for the debug log.
+# $verbose: -v for the debug log. $filters: nbdkit filter options, before the plugin.
 verbose=""
+filters=()
 start_server() {
   rm -f "$sock" "$tmp/pid"
   LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 \
-    nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "$plugin" "$@" \
+    nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "${filters[@]}" "$plugin" "$@" \
     >>"$tmp/nbdkit.log" 2>&1 &
   server=$!
   while [[ ! -s $tmp/pid ]]; do
@@ -135,13 +136,27 @@ case_nbdcopy() {
   echo "64 MiB of shared libraries copied in and out, byte for byte"
 }
 
+# nbdcopy hands its connections work in 128 MiB pieces, one thread a connection (and no more
+# threads than cores unless told), so a 64 MiB image would go through one of them. Here the 64 MiB of real data lie in 4 pieces of 16 MiB at the start of each 128 MiB
+# of a sparse 512 MiB image (the rest holes, which nbdcopy writes as zero requests), and
+# nbdkit's log filter shows that all 4 connections wrote.
 case_nbdcopy_multi_conn() {
+  local piece connections
   make_real_data "$tmp/data"
-  start_server size=64M compressor=zstd
-  nbdcopy --connections=4 --requests=16 "$tmp/data" "$uri"
-  nbdcopy --connections=4 --requests=16 "$uri" "$tmp/back"
-  cmp "$tmp/data" "$tmp/back" || fail "the data read back differs"
-  echo "64 MiB in and out over 4 connections x 16 requests, byte for byte"
+  truncate -s 512M "$tmp/image"
+  for piece in 0 1 2 3; do
+    dd if="$tmp/data" of="$tmp/image" bs=1M count=16 skip=$((piece * 16)) seek=$((piece * 128)) \
+      conv=notrunc,sparse status=none
+  done
+  filters=(--filter=log)
+  start_server size=512M compressor=zstd "logfile=$tmp/requests.log"  # the filter's parameter
+  filters=()
+  nbdcopy --connections=4 --threads=4 --requests=16 "$tmp/image" "$uri"
+  connections=$(grep -oE "connection=[0-9]+ Write" "$tmp/requests.log" | sort -u | wc -l)
+  ((connections == 4)) || fail "nbdcopy wrote through $connections connections, not 4"
+  nbdcopy --connections=4 --threads=4 --requests=16 "$uri" "$tmp/back"
+  cmp "$tmp/image" "$tmp/back" || fail "the data read back differs"
+  echo "512 MiB (64 MiB of data) in and out over 4 connections x 16 requests, byte for byte"
 }
 
 # The same requests on 4 KiB pages (the page numbers in the comments) and on 32 KiB pages, where
