@@ -25,24 +25,22 @@ namespace {
 // thread in a long-lived thread's cache: every fourth repetition of the two-thread benchmark ran
 // at 7-21 M malloc+free a second against 17-32 M for the others, BENCHMARKS.md "Issue 16, fourth
 // pass".)
-template <std::size_t kShards>
-std::array<std::atomic<std::uint32_t>, kShards> g_threads_in_shard{};
+std::array<std::atomic<std::uint32_t>, OsPageSource::kShards> g_threads_in_shard{};
 
-template <std::size_t kShards>
 std::size_t take_least_held_shard() {
-  auto& held = g_threads_in_shard<kShards>;
   for (;;) {
     std::size_t best = 0;
-    std::uint32_t fewest = held[0].load(std::memory_order_relaxed);
-    for (std::size_t i = 1; i < held.size(); ++i) {
-      const std::uint32_t n = held[i].load(std::memory_order_relaxed);
+    std::uint32_t fewest = g_threads_in_shard[0].load(std::memory_order_relaxed);
+    for (std::size_t i = 1; i < g_threads_in_shard.size(); ++i) {
+      const std::uint32_t n = g_threads_in_shard[i].load(std::memory_order_relaxed);
       if (n < fewest) {
         fewest = n;
         best = i;
       }
     }
     // Only if it is still the count we chose by: two threads starting at once take two caches.
-    if (held[best].compare_exchange_weak(fewest, fewest + 1, std::memory_order_relaxed))
+    if (g_threads_in_shard[best].compare_exchange_weak(fewest, fewest + 1,
+                                                       std::memory_order_relaxed))
       return best;
   }
 }
@@ -50,17 +48,16 @@ std::size_t take_least_held_shard() {
 // Gives the thread's cache back at thread exit. The shard number itself lives in a separate,
 // trivially destructible thread_local, so a page-source call made later in the thread's exit
 // (another thread_local's destructor freeing pool memory) still reads it.
-template <std::size_t kShards>
 struct ShardHold {
   std::size_t shard;
-  ~ShardHold() { g_threads_in_shard<kShards>[shard].fetch_sub(1, std::memory_order_relaxed); }
+  ~ShardHold() { g_threads_in_shard[shard].fetch_sub(1, std::memory_order_relaxed); }
 };
 
 }  // namespace
 
 std::size_t OsPageSource::my_shard() {
-  thread_local const std::size_t shard = take_least_held_shard<kShards>();
-  thread_local const ShardHold<kShards> hold{shard};
+  thread_local const std::size_t shard = take_least_held_shard();
+  thread_local const ShardHold hold{shard};
   (void)hold;
   return shard;
 }

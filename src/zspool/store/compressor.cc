@@ -19,6 +19,7 @@
 #include <optional>
 #include <utility>
 
+#include "zspool/platform/internal/os.h"
 #include "zspool/platform/internal/per_cpu.h"
 #include "zspool/store/internal/codec_memory.h"
 
@@ -108,19 +109,8 @@ PerCpu<T>& per_cpu_cache() {
   return cache;
 }
 
-struct BounceBuffer {
-  std::unique_ptr<std::byte[]> bytes;
-  std::size_t size = 0;
-};
-
-// The lent buffer, grown to at least `bytes`; nullptr if it cannot grow.
-std::byte* grown(BounceBuffer& buffer, std::size_t bytes) {
-  if (buffer.size < bytes) {
-    buffer.bytes.reset(new (std::nothrow) std::byte[bytes]);
-    buffer.size = buffer.bytes ? bytes : 0;
-  }
-  return buffer.bytes.get();
-}
+// A bounce buffer is a grow-only mapping of its own (os::VirtualRange::grow_to).
+using BounceBuffer = os::VirtualRange;
 
 // Runs `compress_into(out)` so that the result fits dst exactly when the compressed form is at
 // most dst.size() bytes. Some libraries cannot promise that with a short output buffer: lzo1x
@@ -133,8 +123,8 @@ Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound
                                      CompressInto compress_into) {
   if (dst.size() >= bound) return compress_into(dst);
   auto bounce = per_cpu_cache<BounceBuffer>().acquire();
-  std::byte* scratch = grown(*bounce, bound);
-  if (scratch == nullptr) return Error::out_of_memory;
+  if (!bounce->grow_to(bound)) return Error::out_of_memory;
+  std::byte* scratch = bounce->base();
   Result<std::size_t> n = compress_into(std::span(scratch, bound));
   if (!n) return n;
   if (*n > dst.size()) return kDoesNotFit;
@@ -473,7 +463,7 @@ std::vector<std::string> compressor_names() {
 }
 
 void release_idle_codec_memory() {
-  per_cpu_cache<BounceBuffer>().for_each_idle([](BounceBuffer& b) { b = BounceBuffer{}; });
+  per_cpu_cache<BounceBuffer>().for_each_idle([](BounceBuffer& b) { b = BounceBuffer(); });
   per_cpu_cache<CompressionContext>().for_each_idle([](CompressionContext& c) { c.reset(); });
   per_cpu_cache<DecompressionContext>().for_each_idle([](DecompressionContext& d) { d.reset(); });
   per_cpu_cache<LzoWorkMemory>().for_each_idle([](LzoWorkMemory& w) { w.bytes.reset(); });
