@@ -46,6 +46,7 @@ server_preload() {
 # $verbose: -v for the debug log. $filters: nbdkit filter options, before the plugin.
 verbose=""
 filters=()
+idle_threads=0  # the server's threads when it became ready (start_server)
 start_server() {
   rm -f "$sock" "$tmp/pid"
   LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 \
@@ -59,6 +60,7 @@ start_server() {
     fi
     sleep 0.05
   done
+  idle_threads=$(ls "/proc/$server/task" | wc -l)
 }
 
 # Stops the server; it must exit on SIGTERM (within a minute, so a hang fails here rather than
@@ -72,6 +74,15 @@ stop_server() {
   preload=$(server_preload)
   # Under the preload a hang is tolerated anyway: give up on it after 15 s, not a minute.
   [[ -z $preload ]] || limit=150
+  # A client's program can return before nbdkit has finished tearing its connection down, and
+  # nbdkit stopped in that window leaks the connection's memory to the leak checker (280 bytes
+  # from nbdkit itself: 40 of 40 ASan servers stopped right after `qemu-img info`, 0 of 40 after
+  # this wait; it failed qemu_img once in CI). Wait (up to 5 s) until the server is back to the
+  # threads it had when it became ready.
+  while (($(ls "/proc/$pid/task" 2>/dev/null | wc -l) > idle_threads)) && ((tries++ < 50)); do
+    sleep 0.1
+  done
+  tries=0
   kill "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null && ((tries++ < limit)); do sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
