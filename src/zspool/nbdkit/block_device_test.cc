@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -405,6 +407,20 @@ TEST(PluginConfig, EachBadParameterIsOneLineNamingIt) {
 
 // ── the stats file ───────────────────────────────────────────────────────────────────────────
 
+void put(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// The names in `dir` other than `keep` (a temporary left behind would show here).
+std::vector<std::string> other_names(const std::string& dir, std::vector<std::string> keep) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (std::find(keep.begin(), keep.end(), name) == keep.end()) out.push_back(name);
+  }
+  return out;
+}
+
 TEST(StatsFile, WritesTheMmStatAndBdStatLinesAndJson) {
   TempDir dir;
   auto d = make_device(16 * kPage);
@@ -418,9 +434,93 @@ TEST(StatsFile, WritesTheMmStatAndBdStatLinesAndJson) {
   EXPECT_EQ(s.orig_data_size, 4 * kPage);
   EXPECT_EQ(s.same_pages, 1u);
   EXPECT_EQ(slurp(path + ".json"), format_store_stats_json(s) + "\n");
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(other_names(dir.path, {"stats", "stats.json"}), std::vector<std::string>{});
   StatsFile bad(dir.path + "/no/such/dir/stats", [&] { return d->store().stats(); });
   EXPECT_EQ(bad.write_now(), Error::io_error);
+}
+
+TEST(StatsFile, OpenRefusesWhatIsNotAStatsFileAndLeavesItAsItWas) {
+  TempDir dir;
+  auto d = make_device(16 * kPage);
+  const auto stats = [&] { return d->store().stats(); };
+  const std::string path = dir.path + "/stats";
+  struct Case {
+    const char* what;
+    std::function<void()> make;
+    const char* reason;
+  };
+  const std::string other = dir.path + "/other";
+  const Case cases[] = {
+      {"a file of other contents at PATH", [&] { put(path, "precious\n"); },
+       "stats: exists and is not a zspool stats file; not replaced"},
+      {"a file of other contents at PATH.json", [&] { put(path + ".json", "{\"a\":1}\n"); },
+       "stats.json: exists and is not a zspool stats file; not replaced"},
+      {"numbers, but not two lines of 9 and 3", [&] { put(path, "1 2 3\n4 5 6\n"); },
+       "not a zspool stats file"},
+      {"a symlink at PATH",
+       [&] {
+         put(other, "precious\n");
+         std::filesystem::create_symlink(other, path);
+       },
+       "stats: is a symbolic link; not replaced"},
+      {"a directory at PATH", [&] { std::filesystem::create_directory(path); },
+       "stats: exists and is not a regular file; not replaced"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    for (const auto& e : std::filesystem::directory_iterator(dir.path))
+      std::filesystem::remove_all(e.path());
+    c.make();
+    std::vector<std::pair<std::string, std::string>> before;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path))
+      if (e.is_regular_file()) before.emplace_back(e.path().string(), slurp(e.path().string()));
+    StatsFile f(path, stats);
+    std::string why;
+    EXPECT_EQ(f.open(&why), Error::invalid_argument);
+    EXPECT_NE(why.find(c.reason), std::string::npos) << why;
+    for (const auto& [name, text] : before) EXPECT_EQ(slurp(name), text) << name;
+  }
+}
+
+TEST(StatsFile, OpenAcceptsTheStatsFilesAPreviousRunLeft) {
+  TempDir dir;
+  auto d = make_device(16 * kPage);
+  const auto stats = [&] { return d->store().stats(); };
+  const std::string path = dir.path + "/stats";
+  {
+    StatsFile first(path, stats);
+    ASSERT_EQ(first.open(nullptr), Error::ok);
+    ASSERT_EQ(first.write_now(), Error::ok);
+  }
+  ASSERT_EQ(d->write(data(2 * kPage, 15), 0, false), Error::ok);
+  StatsFile second(path, stats);
+  std::string why;
+  ASSERT_EQ(second.open(&why), Error::ok) << why;
+  ASSERT_EQ(second.write_now(), Error::ok);
+  EXPECT_EQ(slurp(path), stats_file_text(d->store().stats()));
+  EXPECT_EQ(other_names(dir.path, {"stats", "stats.json"}), std::vector<std::string>{});
+}
+
+TEST(StatsFile, ARewriteNeverReplacesAFileSomeonePutThereMeanwhile) {
+  TempDir dir;
+  auto d = make_device(16 * kPage);
+  const std::string path = dir.path + "/stats";
+  StatsFile f(path, [&] { return d->store().stats(); });
+  ASSERT_EQ(f.open(nullptr), Error::ok);
+  ASSERT_EQ(f.write_now(), Error::ok);
+  for (const std::string& at : {path, path + ".json"}) {
+    SCOPED_TRACE(at);
+    std::filesystem::remove(at);
+    put(at, "precious\n");
+    EXPECT_EQ(f.write_now(), Error::io_error);
+    EXPECT_EQ(f.write_now(), Error::io_error);
+    EXPECT_EQ(slurp(at), "precious\n");
+    EXPECT_EQ(other_names(dir.path, {"stats", "stats.json"}), std::vector<std::string>{});
+    // Once it is gone, the path is ours to make again.
+    std::filesystem::remove(at);
+    EXPECT_EQ(f.write_now(), Error::ok);
+    EXPECT_NE(slurp(at), "precious\n");
+  }
 }
 
 TEST(StatsFile, TheThreadRewritesTheFileUntilStopped) {

@@ -142,6 +142,10 @@ int zspool_config_complete() noexcept {
     if (!config.stats_file.empty()) {
       stats_file = std::make_unique<zspool::nbd::StatsFile>(config.stats_file,
                                                             [] { return device->store().stats(); });
+      if (std::string stats_why; stats_file->open(&stats_why) != Error::ok) {
+        nbdkit_error("stats-file=%s", stats_why.c_str());
+        return -1;
+      }
       if (stats_file->write_now() != Error::ok) {
         nbdkit_error("stats-file=%s: cannot write it (or %s.json)", config.stats_file.c_str(),
                      config.stats_file.c_str());

@@ -404,6 +404,16 @@ case_bad_parameters() {
   expect_refused "backing file $tmp/precious: not empty" size=1M backing="$tmp/precious"
   [[ $(cat "$tmp/precious") == data ]] || fail "the refused backing file was changed"
   expect_refused "stats-file=$tmp/no/dir/s: cannot write" size=1M stats-file="$tmp/no/dir/s"
+  # stats-file= never replaces a file it did not write: not one of other contents, nor what a
+  # symlink points to, nor a device.
+  expect_refused "stats-file=$tmp/precious: exists and is not a zspool stats file" \
+    size=1M stats-file="$tmp/precious"
+  ln -s "$tmp/precious" "$tmp/link"
+  expect_refused "stats-file=$tmp/link: is a symbolic link" size=1M stats-file="$tmp/link"
+  expect_refused "stats-file=/dev/null: exists and is not a regular file" \
+    size=1M stats-file=/dev/null
+  [[ $(cat "$tmp/precious") == data ]] || fail "stats-file= changed a file that was not its own"
+  [[ ! -e $tmp/precious.json ]] || fail "stats-file= wrote beside a file it refused"
   expect_refused "unknown parameter 'colour'" size=1M colour=blue
   expect_refused "could not parse size string (lots)" size=lots  # nbdkit_parse_size's line
   expect_refused "size cannot be negative" size=1M limit=-5
