@@ -20,10 +20,12 @@
 //   unload                     stop the stats thread, log the final figures, free the device
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -44,9 +46,20 @@ using zspool::nbd::Extent;
 constexpr std::uint32_t kMaxRequest = 32u << 20;  // block_size's maximum: 32 MiB
 
 zspool::nbd::PluginConfig config;
-std::unique_ptr<BlockDevice> device;
-std::unique_ptr<zspool::nbd::StatsFile> stats_file;
-std::unique_ptr<zspool::nbd::ControlFifo> control;
+// Never destroyed at exit, only in unload (references to objects leaked on purpose): when
+// nbdkit forks into the background, its parent process exits, and destroying them there would
+// remove the control FIFO and the backing file the child goes on serving with.
+std::unique_ptr<BlockDevice>& device = *new std::unique_ptr<BlockDevice>;
+std::unique_ptr<zspool::nbd::StatsFile>& stats_file = *new std::unique_ptr<zspool::nbd::StatsFile>;
+std::unique_ptr<zspool::nbd::ControlFifo>& control = *new std::unique_ptr<zspool::nbd::ControlFifo>;
+
+// Which process serves: none until after_fork. A fork before that (nbdkit forking into the
+// background) hands the device to the child; the parent then leaves the files alone at unload.
+std::atomic<bool> serving{false};
+std::atomic<bool> handed_to_child{false};
+void note_fork_in_parent() noexcept {
+  if (!serving.load()) handed_to_child.store(true);
+}
 
 // Runs a request; 0 on success, else -1 with nbdkit's error set (errno_for) and logged.
 template <typename Fn>
@@ -73,6 +86,16 @@ int parse_size(const char* value, std::uint64_t* out) {
   return 0;
 }
 
+// nbdkit changes directory to / when it forks into the background, and the stats file and the
+// control FIFO are used by path after that: every path parameter is made absolute at once.
+int absolute_path(const char* value, std::string* out) {
+  char* absolute = nbdkit_absolute_path(value);  // logs its own one-line error
+  if (absolute == nullptr) return -1;
+  *out = absolute;
+  std::free(absolute);
+  return 0;
+}
+
 int parse_writeback_policy_parameter(const char* value) {
   const auto policy = zspool::parse_writeback_policy(value);
   if (!policy) {
@@ -95,7 +118,7 @@ int zspool_config(const char* key, const char* value) noexcept {
     } else if (k == "limit") {
       return parse_size(value, &config.store.mem_limit);
     } else if (k == "backing") {
-      config.store.backing_path = value;
+      return absolute_path(value, &config.store.backing_path);
     } else if (k == "max-chain") {
       return nbdkit_parse_uint32_t("max-chain", value, &config.store.max_chain);
     } else if (k == "page-size") {
@@ -104,9 +127,9 @@ int zspool_config(const char* key, const char* value) noexcept {
       // Anything past 32 bits is refused by config_problem, not silently truncated.
       config.store.page_size = page > UINT32_MAX ? 0 : static_cast<std::uint32_t>(page);
     } else if (k == "stats-file") {
-      config.stats_file = value;
+      return absolute_path(value, &config.stats_file);
     } else if (k == "control") {
-      config.control = value;
+      return absolute_path(value, &config.control);
     } else if (k == "writeback-policy") {
       return parse_writeback_policy_parameter(value);
     } else if (k == "writeback-batch") {
@@ -139,6 +162,8 @@ int zspool_config_complete() noexcept {
       return -1;
     }
     device = std::move(*created);
+    static const bool fork_watched = pthread_atfork(nullptr, note_fork_in_parent, nullptr) == 0;
+    (void)fork_watched;
     if (!config.stats_file.empty()) {
       stats_file = std::make_unique<zspool::nbd::StatsFile>(config.stats_file,
                                                             [] { return device->store().stats(); });
@@ -183,6 +208,8 @@ void on_control_line(std::string_view line, std::size_t line_number) {
 }
 
 int zspool_after_fork() noexcept {
+  serving.store(true);
+  if (device) device->store().adopt_backing_after_fork();
   try {
     if (stats_file) stats_file->start();
     if (control && control->start(on_control_line) != Error::ok) {
@@ -197,6 +224,13 @@ int zspool_after_fork() noexcept {
 }
 
 void zspool_unload() noexcept {
+  if (handed_to_child.load()) {
+    // The parent of nbdkit's fork into the background: the child serves with these.
+    (void)device.release();
+    (void)stats_file.release();
+    (void)control.release();
+    return;
+  }
   try {
     control.reset();  // stops its thread (which uses the device) and removes the FIFO
     if (stats_file) {

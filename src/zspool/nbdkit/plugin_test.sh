@@ -349,6 +349,47 @@ case_control() {
   echo "control FIFO: idle + writeback idle wrote back $(awk '{print $1}' <(sed -n 2p "$tmp/stats")) pages; bad lines refused"
 }
 
+# nbdkit's default mode: it forks into the background (its parent exits) and changes directory
+# to /. Relative path parameters must still name files in the directory nbdkit was started
+# from, the parent's exit must leave the control FIFO and the backing file to the server, and
+# when the server stops, the files zspool made (the backing file, the FIFO) are gone.
+case_daemon() {
+  make_real_data "$tmp/data"
+  head -c $((8 << 20)) "$tmp/data" >"$tmp/small"
+  mkdir "$tmp/cwd"
+  local stats=zspool-daemon-test-$$.stat
+  rm -f "$sock" "$tmp/pid"
+  (cd "$tmp/cwd" && LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 \
+    nbdkit --log=stderr -U "$sock" -P "$tmp/pid" "$plugin" size=16M limit=1M backing=bk \
+    stats-file="$stats" control=ctl >>"$tmp/nbdkit.log" 2>&1) || fail "nbdkit did not start"
+  local tries=0
+  until [[ -s $tmp/pid ]]; do
+    ((++tries < 600)) || fail "no pid file from the background server"
+    sleep 0.05
+  done
+  server=$(cat "$tmp/pid")
+  idle_threads=$(ls "/proc/$server/task" | wc -l)
+  kill -0 "$server" 2>/dev/null || fail "the background server is gone: $(cat "$tmp/nbdkit.log")"
+  [[ -p $tmp/cwd/ctl ]] || fail "the control FIFO is gone once nbdkit forked"
+  [[ -f $tmp/cwd/bk ]] || fail "the backing file is gone once nbdkit forked"
+  nbdcopy "$tmp/small" "$uri"
+  echo compact >"$tmp/cwd/ctl"
+  until grep -q '"bd_count": *[1-9]' "$tmp/cwd/$stats.json" 2>/dev/null; do
+    ((++tries < 1200)) || fail "the stats file in the start directory shows no writeback"
+    sleep 0.1
+  done
+  [[ ! -e /$stats ]] || { rm -f "/$stats" "/$stats.json"; fail "the stats file went to /"; }
+  nbdcopy "$uri" "$tmp/back"
+  cmp -n $((8 << 20)) "$tmp/small" "$tmp/back" || fail "data read back wrong"
+  kill -0 "$server" 2>/dev/null || fail "the server died: $(cat "$tmp/nbdkit.log")"
+  stop_server
+  [[ ! -e $tmp/cwd/bk ]] || fail "the backing file zspool made was left behind"
+  [[ ! -e $tmp/cwd/ctl ]] || fail "the control FIFO was left behind"
+  [[ -f $tmp/cwd/$stats ]] || fail "the stats file is gone (it should stay for the operator)"
+  echo "background server: relative paths in its start directory, FIFO and backing file kept" \
+    "while it served and removed when it stopped"
+}
+
 case_stats_file() {
   make_real_data "$tmp/data"
   head -c $((1 << 20)) "$tmp/data" >"$tmp/1m"

@@ -176,11 +176,37 @@ std::optional<Refusal> check_before_open(const std::string& path,
   return std::nullopt;
 }
 
-// A block device is opened O_EXCL without O_CREAT: Linux then refuses one that is mounted.
-int open_target(const std::string& path, bool block_device) {
+// A block device is opened O_EXCL without O_CREAT: Linux then refuses one that is mounted. A
+// regular file is created with O_EXCL when nothing is there (*created: the destructor removes
+// it), else opened as it is (checked to be empty by check_opened).
+int open_target(const std::string& path, bool block_device, bool* created) {
   constexpr int kCommon = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  return block_device ? ::open(path.c_str(), kCommon | O_EXCL)
-                      : ::open(path.c_str(), kCommon | O_CREAT, 0600);
+  *created = false;
+  if (block_device) return ::open(path.c_str(), kCommon | O_EXCL);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the name may come or go in between
+    const int fd = ::open(path.c_str(), kCommon | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0 || errno != EEXIST) {
+      *created = fd >= 0;
+      return fd;
+    }
+    const int existing = ::open(path.c_str(), kCommon);
+    if (existing >= 0 || errno != ENOENT) return existing;
+  }
+  return -1;
+}
+
+// An O_PATH descriptor of the directory holding `path` (its last component's parent), or -1.
+int open_parent_directory(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  return ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+std::string last_component(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 bool is_block_device(const std::string& path) {
@@ -229,7 +255,8 @@ Result<std::unique_ptr<BackingFile>> BackingFile::open(const std::string& path,
   if (path.empty()) return refuse({Error::invalid_argument, "empty path"});
   if (auto refused = check_before_open(path, target)) return refuse(*refused);
 
-  const int fd = open_target(path, target.allow_block_device && is_block_device(path));
+  bool created = false;
+  const int fd = open_target(path, target.allow_block_device && is_block_device(path), &created);
   if (fd < 0) {
     const int err = errno;
     return refuse(refusal_from_errno(err == ENOENT ? "its directory does not exist: " : "", err));
@@ -237,6 +264,7 @@ Result<std::unique_ptr<BackingFile>> BackingFile::open(const std::string& path,
   struct stat st {};
   std::uint64_t device_bytes = 0;
   if (auto refused = check_opened(fd, target, &st, &device_bytes)) {
+    if (created) ::unlink(path.c_str());  // just made by this call, never written: not theirs
     ::close(fd);
     return refuse(*refused);
   }
@@ -248,8 +276,15 @@ Result<std::unique_ptr<BackingFile>> BackingFile::open(const std::string& path,
     }
     max_slots = max_slots == 0 ? device_slots : std::min(max_slots, device_slots);
   }
-  auto* file = new (std::nothrow) BackingFile(fd, path, slot_size, max_slots, identity_of(st));
+  const Origin origin = S_ISBLK(st.st_mode) ? Origin::kBlockDevice
+                        : created           ? Origin::kCreated
+                                            : Origin::kGivenEmpty;
+  const int dir_fd = origin == Origin::kCreated ? open_parent_directory(path) : -1;
+  auto* file = new (std::nothrow)
+      BackingFile(fd, path, slot_size, max_slots, identity_of(st), origin, dir_fd);
   if (file == nullptr) {
+    if (created) ::unlink(path.c_str());
+    if (dir_fd >= 0) ::close(dir_fd);
     ::close(fd);
     return Error::out_of_memory;
   }
@@ -257,15 +292,68 @@ Result<std::unique_ptr<BackingFile>> BackingFile::open(const std::string& path,
 }
 
 BackingFile::BackingFile(int fd, std::string path, std::uint32_t slot_size, std::uint64_t max_slots,
-                         FileIdentity identity)
+                         FileIdentity identity, Origin origin, int dir_fd)
     : fd_(fd),
       path_(std::move(path)),
       slot_size_(slot_size),
       max_slots_(max_slots),
-      identity_(identity) {}
+      identity_(identity),
+      origin_(origin),
+      dir_fd_(dir_fd),
+      owner_pid_(::getpid()) {}
 
 BackingFile::~BackingFile() {
-  ::close(fd_);
+  if (owner_pid_.load() == ::getpid()) leave_as_found();
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  ::close(fd_);  // last: the flock is held until the place is left as found
+}
+
+void BackingFile::adopt_after_fork() noexcept {
+  owner_pid_.store(::getpid());
+}
+
+// The slots' data is of no use to anyone once the records are gone: give the space back and
+// leave the name as it was before open().
+void BackingFile::leave_as_found() noexcept {
+  switch (origin_) {
+    case Origin::kBlockDevice:
+      return;
+    case Origin::kGivenEmpty:
+      (void)::ftruncate(fd_, 0);  // it was empty when we took it
+      return;
+    case Origin::kCreated:
+      (void)::ftruncate(fd_, 0);  // frees the space even if the name cannot be removed
+      remove_if_still_ours();
+      return;
+  }
+}
+
+// Unlinks the name this file was created under, through the directory's descriptor, only if it
+// still leads to this file. The name is first renamed aside (RENAME_NOREPLACE) and the file
+// found there checked, so someone else's file put at the name meanwhile is renamed back, never
+// removed.
+void BackingFile::remove_if_still_ours() noexcept {
+  if (dir_fd_ < 0) return;
+  const std::string name = last_component(path_);
+  char aside[64];
+  std::snprintf(aside, sizeof aside, ".zspool-backing-gone.%d.%llx", static_cast<int>(::getpid()),
+                static_cast<unsigned long long>(identity_.inode));
+  const auto ours = [&](const char* at) {
+    struct stat st {};
+    return ::fstatat(dir_fd_, at, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           identity_of(st) == identity_;
+  };
+  if (::renameat2(dir_fd_, name.c_str(), dir_fd_, aside, RENAME_NOREPLACE) != 0) {
+    // No renameat2 here (or the name is gone): check, then unlink.
+    if ((errno == EINVAL || errno == ENOSYS) && ours(name.c_str()))
+      ::unlinkat(dir_fd_, name.c_str(), 0);
+    return;
+  }
+  if (ours(aside)) {
+    ::unlinkat(dir_fd_, aside, 0);
+  } else {
+    (void)::renameat2(dir_fd_, aside, dir_fd_, name.c_str(), RENAME_NOREPLACE);
+  }
 }
 
 std::uint64_t BackingFile::slot_limit() const noexcept {

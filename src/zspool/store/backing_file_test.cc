@@ -379,6 +379,90 @@ TEST_F(BackingFileTest, EmptyExistingFileIsAccepted) {
   expect_slot_holds(*file, slot, pattern(100, 1));
 }
 
+// At the end the slots' data is of no use (its records die with the BackingFile): a file it
+// made is removed, so the same path can be given again (a restarted nbdkit or `zspool run`).
+TEST_F(BackingFileTest, AFileItCreatedIsRemovedWhenItIsDestroyed) {
+  for (int round = 0; round < 2; ++round) {
+    auto file = open_file();
+    ASSERT_NE(file, nullptr);
+    const std::uint64_t slot = file->alloc_slot().value();
+    ASSERT_EQ(file->write_slot(slot, pattern(kSlotSize, 2)), Error::ok);
+    EXPECT_EQ(std::filesystem::file_size(path_), kSlotSize);
+    file.reset();
+    EXPECT_FALSE(std::filesystem::exists(path_)) << "round " << round;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir_)) << "nothing else left behind";
+}
+
+// An empty file the user gave is theirs: emptied again, never removed.
+TEST_F(BackingFileTest, AnEmptyFileItWasGivenIsEmptiedAgainNotRemoved) {
+  write_text(path_, "");
+  for (int round = 0; round < 2; ++round) {
+    auto file = open_file();
+    ASSERT_NE(file, nullptr);
+    ASSERT_EQ(file->write_slot(file->alloc_slot().value(), pattern(100, 3)), Error::ok);
+    file.reset();
+    ASSERT_TRUE(std::filesystem::exists(path_));
+    EXPECT_EQ(std::filesystem::file_size(path_), 0u) << "round " << round;
+  }
+}
+
+// Someone replaced the file at the name while it was in use: their file stays, byte for byte.
+TEST_F(BackingFileTest, AFileSomeonePutAtTheNameIsNeverRemoved) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  ASSERT_EQ(file->write_slot(file->alloc_slot().value(), pattern(100, 4)), Error::ok);
+  ASSERT_EQ(std::rename(path_.c_str(), (dir_ + "/moved").c_str()), 0);
+  write_text(path_, "theirs\n");
+  file.reset();
+  EXPECT_EQ(read_text(path_), "theirs\n");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"backing", "moved"})) << "no rename-aside left";
+}
+
+// A relative path, then a chdir (nbdkit changes to / when it forks into the background): the
+// file removed is the one made, in the directory it was made in, not a namesake in the new one.
+TEST_F(BackingFileTest, ARelativePathIsRemovedFromItsOwnDirectoryAfterAChdir) {
+  const std::filesystem::path cwd = std::filesystem::current_path();
+  const std::string elsewhere = dir_ + "/elsewhere";
+  std::filesystem::create_directory(elsewhere);
+  write_text(elsewhere + "/made-here", "a namesake\n");
+  std::filesystem::current_path(dir_);
+  auto opened = BackingFile::open("made-here", kSlotSize, 0);
+  std::filesystem::current_path(elsewhere);
+  ASSERT_TRUE(opened.ok());
+  opened.value().reset();
+  std::filesystem::current_path(cwd);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/made-here"));
+  EXPECT_EQ(read_text(elsewhere + "/made-here"), "a namesake\n");
+}
+
+// After fork() only one process may clean up: the one that opened the file, unless the one
+// going on with it adopts it (nbdkit's child, after it forks into the background).
+TEST_F(BackingFileTest, AForkChildLeavesTheFileUnlessItAdoptsIt) {
+  auto file = open_file();
+  ASSERT_NE(file, nullptr);
+  const auto child_destroys = [&](bool adopt) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      if (adopt) file->adopt_after_fork();
+      file.reset();
+      ::_exit(0);
+    }
+    int status = 0;
+    return ::waitpid(child, &status, 0) == child && WIFEXITED(status);
+  };
+  ASSERT_TRUE(child_destroys(false));
+  EXPECT_TRUE(std::filesystem::exists(path_)) << "a child that exits took the file away";
+  ASSERT_TRUE(child_destroys(true));
+  EXPECT_FALSE(std::filesystem::exists(path_)) << "the adopting child did not remove it";
+  file.reset();  // the parent no longer owns it: nothing to do, nothing to fail
+  EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
 // A symlink is never followed, whether it points at a file (which would be destroyed) or at
 // nothing (which would be created wherever the link's owner chose).
 TEST_F(BackingFileTest, SymlinkIsRefusedAndItsTargetLeftAlone) {

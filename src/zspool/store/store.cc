@@ -151,6 +151,10 @@ std::string Store::backing_failure() const {
   return backing_ ? backing_->last_failure() : std::string();
 }
 
+void Store::adopt_backing_after_fork() noexcept {
+  if (backing_) backing_->adopt_after_fork();
+}
+
 Store::~Store() {
   if (background_.joinable()) {
     {

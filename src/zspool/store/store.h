@@ -419,6 +419,10 @@ class ZSPOOL_API Store {
   // The latest failed backing-file write or read, as one line naming the file and the reason
   // ("backing file F: No space left on device"); "" when none failed or there is no backing file.
   std::string backing_failure() const;
+  // A backing file is removed (or, if it was an existing empty file, emptied again) when the
+  // store is destroyed in the process that created the store. After fork(), the process that
+  // goes on using the store calls this to take that over; the other one leaves the file alone.
+  void adopt_backing_after_fork() noexcept;
   // Bytes the page table holds now: its directory and the chunks made so far (64 KiB for each
   // 4096 pages of which at least one was ever written).
   std::uint64_t page_table_bytes() const {

@@ -358,7 +358,28 @@ TEST_F(ReplayTest, WritebackToABackingFile) {
   EXPECT_LT(objects[0]["orig_data_size"].get<std::uint64_t>(), 16 * kPageSize);
   EXPECT_EQ(objects[2]["reads"], 17);
   EXPECT_EQ(objects[2]["verified"], 17);
-  EXPECT_GT(fs::file_size(dir_ / "backing"), 0u);
+  EXPECT_GT(objects[0]["bd_writes"].get<std::uint64_t>(), 0u);
+  // The backing file holds nothing of use once the store is gone: zspool made it, so it removes
+  // it, and the same command can run again.
+  EXPECT_FALSE(fs::exists(dir_ / "backing"));
+  const Outcome again = run_zspool(args);
+  EXPECT_TRUE(again.exited && again.status == 0) << describe(args, again);
+  EXPECT_FALSE(fs::exists(dir_ / "backing"));
+}
+
+TEST_F(ReplayTest, AnEmptyBackingFileGivenIsLeftEmpty) {
+  std::string text;
+  for (int p = 0; p < 16; ++p) text += "write " + std::to_string(p) + "\n";
+  text += "writeback 1000\nstats\n";
+  std::ofstream(dir_ / "given").close();
+  const auto args = replay_args(trace(text), {"--backing", dir_ / "given", "--json"});
+  for (int run = 0; run < 2; ++run) {
+    const Outcome o = run_zspool(args);
+    ASSERT_TRUE(o.exited && o.status == 0) << describe(args, o);
+    EXPECT_NE(o.out.find("\"bd_writes\":16"), std::string::npos) << o.out;
+    ASSERT_TRUE(fs::exists(dir_ / "given"));
+    EXPECT_EQ(fs::file_size(dir_ / "given"), 0u);
+  }
 }
 
 TEST_F(ReplayTest, PagesSetsTheCapacity) {

@@ -31,6 +31,15 @@
 //              BackingFile is destroyed (flock locks an open file description: a second open
 //              of the same file conflicts even in the same process). The size is checked after
 //              the lock, so a file another store is filling is reported as in use.
+//   at the end the file holds nothing anyone can use (the slot records die with the object), so
+//              the destructor leaves the place as it was found: a file it created is removed
+//              (emptied first, then unlinked through a descriptor of its directory, so a later
+//              chdir does not matter, and only if the name still leads to that same file: it is
+//              renamed aside, checked, and put back untouched if it is someone else's); an
+//              existing empty file it was given is emptied again; a block device is left as it
+//              is. So a program (or nbdkit) can be restarted with the same path. Only the
+//              process that opened it does this, or the one that called adopt_after_fork():
+//              a fork child that exits leaves the file to the process still using it.
 //   detail     `*why`, when given, gets one line naming the path and the reason, with the
 //              strerror text of any system call that failed ("backing file X: No space left
 //              on device"); last_failure() keeps the same for the latest failed write or read.
@@ -127,7 +136,11 @@ class BackingFile {
                                                    std::uint64_t max_slots,
                                                    BackingTargetOptions target = {},
                                                    std::string* why = nullptr);
+  // Removes or empties the file (see "at the end" above) when this process owns it.
   ~BackingFile();
+  // After fork(): this process, not the one that opened the file, is the one whose destructor
+  // removes or empties it.
+  void adopt_after_fork() noexcept;
   BackingFile(const BackingFile&) = delete;
   BackingFile& operator=(const BackingFile&) = delete;
 
@@ -181,8 +194,12 @@ class BackingFile {
   Error corrupt_slot_on_disk(std::uint64_t slot, std::uint32_t byte_offset = 0);
 
  private:
+  // How the file came to be ours, which says what the destructor leaves behind.
+  enum class Origin : std::uint8_t { kCreated, kGivenEmpty, kBlockDevice };
   BackingFile(int fd, std::string path, std::uint32_t slot_size, std::uint64_t max_slots,
-              FileIdentity identity);
+              FileIdentity identity, Origin origin, int dir_fd);
+  void leave_as_found() noexcept;
+  void remove_if_still_ours() noexcept;
 
   Result<std::uint64_t> reuse_or_append_slot();  // mutex_ held
   std::uint64_t slot_limit() const noexcept;
@@ -202,6 +219,9 @@ class BackingFile {
   const std::uint32_t slot_size_;
   const std::uint64_t max_slots_;
   const FileIdentity identity_;
+  const Origin origin_;
+  const int dir_fd_;  // O_PATH descriptor of the directory the file was created in; -1 if none
+  std::atomic<int> owner_pid_;  // the process whose destructor leaves the place as found
 
   // The latest real failure, as text; a fixed buffer so that recording it never allocates.
   mutable std::mutex failure_mutex_;
