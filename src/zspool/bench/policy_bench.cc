@@ -1,13 +1,19 @@
 #include "zspool/bench/policy_bench.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <system_error>
+
+#include <fmt/format.h>
 
 #include "zspool/store/compressor.h"
 #include "zspool/store/same_filled.h"
@@ -50,23 +56,38 @@ double percentile_us(std::vector<double>& us, double p) {
   return us[k];
 }
 
+// Where the backing files' directory goes by default: $TMPDIR (temp_directory_path), or /tmp
+// when that names no directory (as the soak verb does), so never the current directory.
+std::filesystem::path default_backing_parent() {
+  std::error_code ec;
+  std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+  return ec || base.empty() ? std::filesystem::path("/tmp") : base;
+}
+
 // A fresh directory for backing files, removed with everything in it when done.
 class BackingDir {
  public:
-  explicit BackingDir(const std::string& parent) {
-    std::error_code ec;
-    const std::filesystem::path base =
-        parent.empty() ? std::filesystem::temp_directory_path(ec) : std::filesystem::path(parent);
-    std::string templ = (base / "zspool-bench-policy-XXXXXX").string();
-    if (::mkdtemp(templ.data()) != nullptr) path_ = templ;
-  }
+  BackingDir() = default;
   ~BackingDir() {
     std::error_code ec;
     if (!path_.empty()) std::filesystem::remove_all(path_, ec);
   }
   BackingDir(const BackingDir&) = delete;
   BackingDir& operator=(const BackingDir&) = delete;
-  bool ok() const { return !path_.empty(); }
+
+  // Makes the directory inside `parent` (empty: default_backing_parent()); "" or why not, as
+  // one line naming the parent.
+  std::string make(const std::string& parent) {
+    const std::filesystem::path base =
+        parent.empty() ? default_backing_parent() : std::filesystem::path(parent);
+    std::string templ = (base / "zspool-bench-policy-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+      return fmt::format("cannot make a directory for the backing files in {}: {}", base.string(),
+                         std::strerror(errno));
+    }
+    path_ = templ;
+    return "";
+  }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
 
  private:
@@ -140,7 +161,7 @@ class StoreRun {
       us.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count());
-      if (e != Error::ok) ++r.errors;
+      if (e != Error::ok) note_error(store, r);
       if (i % kSampleEvery == kSampleEvery - 1) sampler_.sample(store);
       bar->advance();
     }
@@ -157,7 +178,7 @@ class StoreRun {
       const bool hit = store.in_memory(p);
       const Error e = store.read(p, page_);
       if (e != Error::ok || std::memcmp(page_.data(), corpus_.page(p).data(), page_.size()) != 0)
-        ++r.errors;
+        note_error(store, r);
       ++r.reads;
       r.hits += hit ? 1 : 0;
       if (accesses_.hot[p]) {
@@ -168,6 +189,13 @@ class StoreRun {
       bar->advance();
     }
     bar->finish();
+  }
+
+  // Counts a failure; keeps the first backing failure's line (the store keeps only the latest,
+  // and a full device fails every later write the same way).
+  static void note_error(const Store& store, PolicyRun& r) {
+    ++r.errors;
+    if (r.backing_failure.empty()) r.backing_failure = store.backing_failure();
   }
 
   const Corpus& corpus_;
@@ -293,12 +321,32 @@ std::uint64_t PolicyBenchResult::errors() const {
   return n;
 }
 
+std::string PolicyBenchResult::backing_failure() const {
+  for (const PolicyRun& r : runs)
+    if (!r.backing_failure.empty()) return r.backing_failure;
+  return "";
+}
+
+std::string backing_dir_problem(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return fmt::format("{}: {}", dir, std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return fmt::format("{}: not a directory", dir);
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+    return fmt::format("{}: {}", dir, std::strerror(errno));
+  return "";
+}
+
 Result<PolicyBenchResult> run_policy_bench(const Corpus& corpus, const PolicyBenchOptions& options,
-                                           const ProgressFactory& progress) {
+                                           const ProgressFactory& progress, std::string* why) {
   if (corpus.page_count() == 0 || options.read_rounds == 0 ||
       !valid_percent(options.hot_page_percent) || !valid_percent(options.hot_read_percent) ||
       !valid_percent(options.limit_percent) || corpus.page_count() >= (std::uint64_t{1} << 32))
     return Error::invalid_argument;
+  BackingDir dir;  // before the sizing pass: a directory that cannot be made wastes no work
+  if (std::string problem = dir.make(options.backing_dir); !problem.empty()) {
+    if (why != nullptr) *why = std::move(problem);
+    return Error::io_error;
+  }
   PolicyBenchResult result;
   result.options = options;
   result.pages = corpus.page_count();
@@ -317,8 +365,6 @@ Result<PolicyBenchResult> run_policy_bench(const Corpus& corpus, const PolicyBen
   result.limit = std::max<std::uint64_t>(result.compressed_bytes / 100 * options.limit_percent,
                                          std::uint64_t{64} * corpus.page_size());
   const Accesses accesses = make_accesses(corpus.page_count(), options);
-  BackingDir dir(options.backing_dir);
-  if (!dir.ok()) return Error::io_error;
   const StoreRunSpec specs[] = {{"page", WritebackPolicy::page, false},
                                 {"zspage", WritebackPolicy::zspage, false},
                                 {"page+bg", WritebackPolicy::page, true}};

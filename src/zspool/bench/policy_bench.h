@@ -38,7 +38,7 @@ struct PolicyBenchOptions {
   std::uint32_t hot_page_percent = 10;  // the hot set's share of the pages
   std::uint32_t hot_read_percent = 80;  // the reads that go to it
   std::uint32_t limit_percent = 50;     // of the corpus's compressed size
-  std::string backing_dir;              // where backing files go; empty: the temp directory
+  std::string backing_dir;              // where backing files go; empty: $TMPDIR, else /tmp
   std::uint32_t writeback_batch = 32;   // StoreOptions::writeback_batch_pages of every run
 };
 
@@ -50,6 +50,9 @@ struct PolicyRun {
   std::uint64_t backing_reads = 0, backing_writes = 0;
   std::uint64_t backing_write_ios = 0;  // write system calls (bd_write_ios); 0 for exact-lru
   std::uint64_t errors = 0;             // failed calls and reads that came back wrong
+  // Why the backing file failed ("backing file F: No space left on device"): the store's
+  // backing_failure() at the run's first failed call that had one to say; "" when none did.
+  std::string backing_failure;
   // Write latencies (microseconds) over the write phase.
   double write_p50_us = 0, write_p99_us = 0, write_max_us = 0;
   std::uint64_t writer_stalls = 0, bg_writeback_runs = 0;
@@ -70,12 +73,20 @@ struct PolicyBenchResult {
   std::vector<PolicyRun> runs;  // page, zspage, page+bg, exact-lru
 
   std::uint64_t errors() const;
+  // The first run's backing_failure that is not "", or "".
+  std::string backing_failure() const;
 };
+
+// Why `dir` cannot take the backing files' directory, as one line naming it ("DIR: No such file
+// or directory", "DIR: not a directory", "DIR: Permission denied"); "" when it can: a directory
+// (a symlink to one will do) this process may create entries in.
+std::string backing_dir_problem(const std::string& dir);
 
 // Errors: invalid_argument (no pages, a compressor spec make_compressor rejects, percentages
 // out of 1..100, read_rounds 0), Store::create's errors, io_error when no backing directory can
-// be made.
+// be made (checked before any store is made; `*why` then names where and why).
 Result<PolicyBenchResult> run_policy_bench(const Corpus& corpus, const PolicyBenchOptions& options,
-                                           const ProgressFactory& progress);
+                                           const ProgressFactory& progress,
+                                           std::string* why = nullptr);
 
 }  // namespace zspool::tools

@@ -37,16 +37,33 @@ struct BenchPolicyArgs {
   bool json = false;
 };
 
+// A --backing-dir that cannot take the backing files is the user's mistake, found before the
+// corpus is loaded or any store is made.
+void check_backing_dir(const std::string& dir) {
+  if (dir.empty()) return;  // the default: $TMPDIR or /tmp
+  if (const std::string problem = backing_dir_problem(dir); !problem.empty())
+    usage_error("--backing-dir " + problem);
+}
+
+// The failure line: how many pages failed and, when a backing file failed, which and why
+// (as `zspool run` says it).
+std::string failure_line(const PolicyBenchResult& result) {
+  const std::string backing = result.backing_failure();
+  return fmt::format("{} pages failed or read back different bytes{}", result.errors(),
+                     backing.empty() ? "" : "; " + backing);
+}
+
 void run_bench_policy(const BenchPolicyArgs& args) {
+  check_backing_dir(args.bench.backing_dir);
   const LoadedCorpus corpus = load_bench_corpus(args.corpus, kBenchPageSize, kCorpusMemoryShare);
-  const auto result = run_policy_bench(corpus.corpus, args.bench, terminal_progress());
+  std::string why;
+  const auto result = run_policy_bench(corpus.corpus, args.bench, terminal_progress(), &why);
   if (!result)
-    command_failed(
-        fmt::format("cannot run the policy benchmark: {}", error_message(result.error())));
+    command_failed(fmt::format("cannot run the policy benchmark: {}",
+                               why.empty() ? error_message(result.error()) : why));
   print_output(args.json ? policy_bench_json(corpus, *result).dump(2) + "\n"
                          : policy_bench_text(corpus, *result));
-  if (const std::uint64_t errors = result->errors(); errors != 0)
-    command_failed(fmt::format("{} pages failed or read back different bytes", errors));
+  if (result->errors() != 0) command_failed(failure_line(*result));
 }
 
 }  // namespace
@@ -63,7 +80,7 @@ void setup_bench_policy(CLI::App& app) {
                    "the memory limit: this % of the corpus's compressed size", 1, 100);
   app.add_option("--backing-dir", args->bench.backing_dir,
                  "where the backing files go (a fresh directory inside it, removed after; "
-                 "default: the temp directory)")
+                 "default: $TMPDIR, else /tmp)")
       ->type_name("DIR");
   add_count_option(app, "--writeback-batch", args->bench.writeback_batch,
                    "pages each store writes back per batch (1: one write per page)", 1,

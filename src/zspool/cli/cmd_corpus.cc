@@ -9,7 +9,8 @@
 // the generated corpus NAME (builtin, the default, or small-records: generated_corpus in
 // workload/corpus.h) of SIZE / page_size pages with `seed`: the same arguments give the same bytes
 // on every machine. It is written through write_output_file (output_file.h): whole or not at all,
-// and an existing FILE is replaced only with --force and only if it is a regular file.
+// and an existing FILE is replaced only with --force and only if it is a regular file (checked
+// before the corpus is made, and again as it is written; a refusal is a usage error, exit 2).
 // Prints the file, the seed and the corpus as `zspool run` describes it (its pages of each
 // kind), as lines or one JSON object with --json.
 #include <cstdint>
@@ -47,13 +48,14 @@ void run_corpus(const CorpusOptions& options) {
   const auto page_size = static_cast<std::uint32_t>(options.page_size);
   if (options.size < page_size)
     usage_error(fmt::format("--size: {} is below one page ({} bytes)", options.size, page_size));
+  // Before the corpus is made: a user who forgot --force should not wait for it.
+  if (const std::string refusal = output_refusal(options.output, options.force); !refusal.empty())
+    usage_error("-o " + refusal);
   const LoadedCorpus corpus =
       load_builtin_corpus("--size", options.size / page_size, page_size, kCorpusMemoryShare,
                           options.seed, options.generator);
-  if (const std::string problem =
-          write_output_file(options.output, corpus.corpus.bytes(), options.force);
-      !problem.empty())
-    command_failed(problem);
+  // Checked again as it is written: nothing that appeared meanwhile is replaced without --force.
+  stop_unless_written(write_output_file(options.output, corpus.corpus.bytes(), options.force));
   print_output(options.json ? corpus_file_json(options.output, options.seed, corpus).dump(2) + "\n"
                             : corpus_file_text(options.output, options.seed, corpus));
 }

@@ -11,7 +11,8 @@
 // FILE is never a file that exists, unless --force; even then it must be a regular file (a
 // symlink, a device, a FIFO or a directory is refused) and neither an input nor inside an input
 // directory. It is written through write_output_file (output_file.h): to a temporary file beside
-// it, then linked (a new FILE: never over one that appeared meanwhile) or renamed over it.
+// it, then linked (a new FILE: never over one that appeared meanwhile) or renamed over it. A FILE
+// refused, before training or as it is written, is a usage error (exit 2).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -93,9 +94,7 @@ void run_train_dict(const TrainDictArgs& args) {
   }
   // Checked again as it is written: whole or not at all, and nothing that appeared meanwhile
   // is replaced without --force (output_file.h).
-  if (const std::string problem = write_output_file(args.output, trained->bytes, args.force);
-      !problem.empty())
-    command_failed("-o " + problem);
+  stop_unless_written(write_output_file(args.output, trained->bytes, args.force));
   print_output(args.json ? trained_dictionary_json(args.output, *trained, corpus).dump() + "\n"
                          : trained_dictionary_text(args.output, *trained, corpus));
 }

@@ -540,5 +540,30 @@ TEST(StatsFile, TheThreadRewritesTheFileUntilStopped) {
   EXPECT_FALSE(std::filesystem::exists(path)) << "stopped: nothing rewrites it";
 }
 
+// ── plugin_config: a compressor refused for its dictionary ───────────────────────────────────
+
+// compressor=zstd:dict=FILE says what is wrong with FILE, as the CLI's --compressor does; only a
+// name (or parameter) make_compressor does not know is "unknown compressor".
+TEST(PluginConfig, ADictionaryThatCannotBeLoadedIsNamedWithTheReason) {
+  TempDir dir;
+  PluginConfig c;
+  c.size = 1 << 20;
+  const std::string missing = dir.path + "/nonexist";
+  c.store.compressor = "zstd:dict=" + missing;
+  EXPECT_EQ(config_problem(c), "compressor=zstd:dict=" + missing + ": dictionary " + missing +
+                                   ": No such file or directory");
+  c.store.compressor = "zstd:3:dict=" + dir.path;
+  EXPECT_EQ(config_problem(c), "compressor=zstd:3:dict=" + dir.path + ": dictionary " + dir.path +
+                                   ": not a regular file");
+  c.store.compressor = "zstd:dict=";
+  EXPECT_EQ(config_problem(c), "compressor=zstd:dict=: dict= names no file");
+  for (const char* unknown : {"lz5", "zstd:99", "lz4:x"}) {
+    c.store.compressor = unknown;
+    EXPECT_EQ(config_problem(c), fmt::format("compressor={}: unknown compressor (lz4, lz4:N, "
+                                             "zstd, zstd:N, lzo1x)",
+                                             unknown));
+  }
+}
+
 }  // namespace
 }  // namespace zspool::nbd

@@ -1,5 +1,7 @@
 #include "zspool/nbdkit/plugin_config.h"
 
+#include <string>
+
 #include <fmt/format.h>
 
 #include "zspool/core/size_class.h"
@@ -22,9 +24,11 @@ std::string config_problem(const PluginConfig& config) {
         "take half the memory: at most {} bytes)",
         *config.size, Store::max_pages() * page);
   }
-  if (!make_compressor(config.store.compressor)) {
-    return fmt::format("compressor={}: unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)",
-                       config.store.compressor);
+  if (std::string why; !make_compressor(config.store.compressor, &why)) {
+    // `why` names a known compressor's refusal (a dictionary file and what is wrong with it);
+    // without one the name or its parameter is not one make_compressor knows.
+    return fmt::format("compressor={}: {}", config.store.compressor,
+                       why.empty() ? "unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)" : why);
   }
   if (config.store.max_chain < 1 || config.store.max_chain > kMaxChain) {
     return fmt::format("max-chain={}: must be 1..{}", config.store.max_chain, kMaxChain);

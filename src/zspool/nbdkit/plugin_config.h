@@ -2,7 +2,8 @@
 //
 //   parameter         field                 default
 //   size=SIZE         size                  required (the magic key: `nbdkit zspool 4G` works)
-//   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N, zstd, zstd:N, lzo1x)
+//   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N, zstd, zstd:N,
+//                                           zstd[:N]:dict=FILE, lzo1x)
 //   limit=SIZE        store.mem_limit       none: pool memory the store may hold
 //   backing=FILE      store.backing_path    none: writeback target (a new or empty file)
 //   max-chain=N       store.max_chain       kStoreDefaultChain (1..kMaxChain)
@@ -38,7 +39,8 @@ struct PluginConfig {
 };
 
 // Why `config` cannot make a device, as one line naming the parameter (e.g. "compressor=lz5:
-// unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)"), or "" when it can.
+// unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)", "compressor=zstd:dict=F: dictionary F:
+// No such file or directory"), or "" when it can.
 std::string config_problem(const PluginConfig& config);
 
 // The line for a failed BlockDevice::create with `config` (config_problem found nothing): `why`

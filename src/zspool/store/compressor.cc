@@ -434,6 +434,32 @@ Result<std::uint32_t> zstd_dictionary_id(std::span<const std::byte> bytes) {
   return static_cast<std::uint32_t>(id);
 }
 
+namespace {
+
+// "1 sample of 4096 bytes", "8 samples of 4096 bytes (32768 bytes)".
+std::string describe_samples(std::size_t samples, std::size_t sample_size) {
+  std::string text = std::to_string(samples) + (samples == 1 ? " sample" : " samples") + " of " +
+                     std::to_string(sample_size) + " bytes";
+  if (samples != 1) text += " (" + std::to_string(samples * sample_size) + " bytes)";
+  return text;
+}
+
+// libzstd's refusal in the caller's terms: what it was given, and zdict.h's advice (samples of
+// "~100x the size of the dictionary" in all, "a few thousand" of them); zstd's own name last.
+// Too little data (srcSize_wrong) is its usual refusal: libzstd 1.5.4 draws it for fewer than
+// 7 samples (measured with 4 KiB ones).
+std::string training_refusal(std::size_t code, std::size_t samples, std::size_t sample_size,
+                             std::size_t dict_bytes) {
+  const std::string what = ZSTD_getErrorCode(code) == ZSTD_error_srcSize_wrong
+                               ? "too little sample data: "
+                               : "zstd cannot train on ";
+  return what + describe_samples(samples, sample_size) +
+         "; zstd advises about 100 times the dictionary size (" + std::to_string(100 * dict_bytes) +
+         " bytes here) in a few thousand samples (zstd: " + ZDICT_getErrorName(code) + ")";
+}
+
+}  // namespace
+
 Result<std::vector<std::byte>> train_zstd_dictionary(std::span<const std::byte> samples,
                                                      std::size_t sample_size,
                                                      std::size_t dict_bytes, std::string* why) {
@@ -448,7 +474,7 @@ Result<std::vector<std::byte>> train_zstd_dictionary(std::span<const std::byte> 
         ZDICT_trainFromBuffer(dictionary.data(), dictionary.size(), samples.data(), sizes.data(),
                               static_cast<unsigned>(sizes.size()));
     if (ZDICT_isError(n)) {
-      if (why != nullptr) *why = ZDICT_getErrorName(n);
+      if (why != nullptr) *why = training_refusal(n, sizes.size(), sample_size, dict_bytes);
       return Error::invalid_argument;
     }
     dictionary.resize(n);

@@ -357,6 +357,26 @@ TEST(MakeCompressorTest, ParametersChangeTheOutput) {
   EXPECT_GT(compressed(*make("lz4:65537"), text).size(), compressed(*make("lz4"), text).size());
 }
 
+// ---- dictionary training's refusal --------------------------------------------------------
+
+// Too little sample data is said in the caller's terms (how many samples of how many bytes, and
+// libzstd's advice: about 100x the dictionary size), with libzstd's own name in parentheses.
+TEST(TrainZstdDictionary, TooLittleSampleDataIsSaidInTheCallersTerms) {
+  const std::vector<std::byte> one = text_bytes(kPage, 31);
+  std::string why;
+  EXPECT_EQ(train_zstd_dictionary(one, kPage, 1024, &why).error(), Error::invalid_argument);
+  EXPECT_EQ(why.rfind("too little sample data: 1 sample of 4096 bytes; ", 0), 0u) << why;
+  EXPECT_NE(why.find("about 100 times the dictionary size (102400 bytes here)"), std::string::npos)
+      << why;
+  EXPECT_NE(why.find(" (zstd: "), std::string::npos) << why;
+  EXPECT_EQ(why.back(), ')') << why;
+  const std::vector<std::byte> five = text_bytes(5 * kPage, 32);
+  EXPECT_FALSE(train_zstd_dictionary(five, kPage, 1024, &why).ok());
+  EXPECT_EQ(why.rfind("too little sample data: 5 samples of 4096 bytes (20480 bytes); ", 0), 0u)
+      << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos);
+}
+
 // ---- codec memory per CPU -------------------------------------------------------------------
 
 // 16 threads (nbdkit's worker count per connection) compress and decompress 32 KiB pages with

@@ -49,7 +49,7 @@ TEST(CorpusVerb, WritesTheSmallRecordsCorpusByName) {
 TEST(CorpusVerb, RefusesToReplaceAFileWithoutForce) {
   TempDir dir;
   write_file(dir / "precious", "keep");
-  expect_one_line_error({"corpus", "-o", dir / "precious", "--size", "64K"}, 1,
+  expect_one_line_error({"corpus", "-o", dir / "precious", "--size", "64K"}, 2,
                         "exists (use --force to replace it)");
   EXPECT_EQ(read_file(dir / "precious"), "keep");
   const Outcome o = run_zspool({"corpus", "-o", dir / "precious", "--size", "64K", "--force"});
