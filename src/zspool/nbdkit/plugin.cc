@@ -27,6 +27,7 @@
 #include <cinttypes>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "zspool/nbdkit/block_device.h"
@@ -46,12 +47,27 @@ using zspool::nbd::Extent;
 constexpr std::uint32_t kMaxRequest = 32u << 20;  // block_size's maximum: 32 MiB
 
 zspool::nbd::PluginConfig config;
-// Never destroyed at exit, only in unload (references to objects leaked on purpose): when
-// nbdkit forks into the background, its parent process exits, and destroying them there would
-// remove the control FIFO and the backing file the child goes on serving with.
-std::unique_ptr<BlockDevice>& device = *new std::unique_ptr<BlockDevice>;
-std::unique_ptr<zspool::nbd::StatsFile>& stats_file = *new std::unique_ptr<zspool::nbd::StatsFile>;
-std::unique_ptr<zspool::nbd::ControlFifo>& control = *new std::unique_ptr<zspool::nbd::ControlFifo>;
+// A T built in static storage and never destroyed at exit (no heap: nothing for a leak checker
+// to find once nbdkit unloads the plugin).
+template <typename T>
+class NeverDestroyed {
+ public:
+  NeverDestroyed() { new (storage_) T(); }
+  T& get() { return *std::launder(reinterpret_cast<T*>(storage_)); }
+
+ private:
+  alignas(T) unsigned char storage_[sizeof(T)];
+};
+
+// Reset only in unload, never at exit: when nbdkit forks into the background its parent process
+// exits, and destroying them there would remove the control FIFO and the backing file the child
+// goes on serving with.
+NeverDestroyed<std::unique_ptr<BlockDevice>> device_storage;
+NeverDestroyed<std::unique_ptr<zspool::nbd::StatsFile>> stats_file_storage;
+NeverDestroyed<std::unique_ptr<zspool::nbd::ControlFifo>> control_storage;
+std::unique_ptr<BlockDevice>& device = device_storage.get();
+std::unique_ptr<zspool::nbd::StatsFile>& stats_file = stats_file_storage.get();
+std::unique_ptr<zspool::nbd::ControlFifo>& control = control_storage.get();
 
 // Which process serves: none until after_fork. A fork before that (nbdkit forking into the
 // background) hands the device to the child; the parent then leaves the files alone at unload.
