@@ -104,7 +104,8 @@ std::uint64_t call_number_from_now(const std::atomic<std::uint64_t>& calls_so_fa
 
 std::string not_empty_reason(std::uint64_t bytes) {
   return "not empty (" + std::to_string(bytes) +
-         " bytes); zspool never overwrites a file it did not create: name a new or empty file";
+         " bytes); zspool never overwrites a file holding data: name a new or empty file (a "
+         "zspool that was killed leaves its backing file behind: remove it if it was that)";
 }
 
 }  // namespace
