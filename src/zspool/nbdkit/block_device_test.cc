@@ -565,5 +565,62 @@ TEST(PluginConfig, ADictionaryThatCannotBeLoadedIsNamedWithTheReason) {
   }
 }
 
+// ── plugin_config: hard memory limits ────────────────────────────────────────────────────────
+
+// A memory cgroup kills the server (every client's data with it) where a pool limit would have
+// refused a write: under one, the pool is held to half of what the process may still take.
+TEST(PluginConfig, UnderAMemoryCgroupThePoolIsCappedAtHalfOfWhatIsLeft) {
+  PluginConfig c;
+  c.size = std::uint64_t{512} << 20;
+  os::MemoryBudget budget;
+  budget.cgroup = (std::uint64_t{100} << 20) + 123;
+  budget.available = std::uint64_t{20} << 30;
+  std::string note;
+  EXPECT_EQ(fit_to_memory_limits(c, budget, &note), "");
+  EXPECT_EQ(c.store.mem_limit, std::uint64_t{50} << 20) << "half, in whole pages";
+  EXPECT_NE(note.find("half of the 104857723 this process may still take (the memory cgroup's "
+                      "limit); past it writes get ENOSPC"),
+            std::string::npos)
+      << note;
+  // With a backing file the pages past the cap go there.
+  PluginConfig b;
+  b.size = c.size;
+  b.store.backing_path = "/somewhere/bk";
+  EXPECT_EQ(fit_to_memory_limits(b, budget, &note), "");
+  EXPECT_NE(note.find("or go to the backing file"), std::string::npos) << note;
+}
+
+TEST(PluginConfig, ADeviceThatFitsOrAMachineWithoutHardLimitsIsLeftAlone) {
+  PluginConfig c;
+  c.size = std::uint64_t{40} << 20;
+  os::MemoryBudget budget;
+  budget.cgroup = std::uint64_t{100} << 20;
+  std::string note;
+  EXPECT_EQ(fit_to_memory_limits(c, budget, &note), "");
+  EXPECT_EQ(c.store.mem_limit, 0u) << "40 MiB fits in half of 100";
+  EXPECT_EQ(note, "");
+  c.size = std::uint64_t{64} << 30;
+  os::MemoryBudget soft;  // physical and available memory only: a RAM disk may use them
+  soft.physical = std::uint64_t{24} << 30;
+  soft.available = std::uint64_t{1} << 30;
+  EXPECT_EQ(fit_to_memory_limits(c, soft, &note), "");
+  EXPECT_EQ(c.store.mem_limit, 0u);
+}
+
+TEST(PluginConfig, ALimitPastAHardLimitIsRefusedNamingIt) {
+  PluginConfig c;
+  c.size = std::uint64_t{4} << 30;
+  c.store.mem_limit = std::uint64_t{1} << 30;
+  os::MemoryBudget budget;
+  budget.cgroup = std::uint64_t{2} << 30;
+  budget.address_space = std::uint64_t{512} << 20;  // the lesser of the two names the line
+  EXPECT_EQ(fit_to_memory_limits(c, budget, nullptr),
+            "limit=1073741824: more than the 536870912 bytes this process may still take (ulimit "
+            "-v): past it the server would be killed, not refused");
+  budget.address_space.reset();
+  EXPECT_EQ(fit_to_memory_limits(c, budget, nullptr), "") << "1 GiB is within the cgroup's 2";
+  EXPECT_EQ(c.store.mem_limit, std::uint64_t{1} << 30) << "an explicit limit= is kept";
+}
+
 }  // namespace
 }  // namespace zspool::nbd

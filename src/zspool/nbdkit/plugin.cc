@@ -171,6 +171,14 @@ int zspool_config_complete() noexcept {
       nbdkit_error("%s", problem.c_str());
       return -1;
     }
+    std::string note;
+    if (const std::string problem =
+            zspool::nbd::fit_to_memory_limits(config, zspool::os::memory_budget(), &note);
+        !problem.empty()) {
+      nbdkit_error("%s", problem.c_str());
+      return -1;
+    }
+    if (!note.empty()) nbdkit_debug("%s", note.c_str());
     std::string why;
     auto created = BlockDevice::create(*config.size, config.store, &why);
     if (!created) {

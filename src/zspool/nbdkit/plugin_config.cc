@@ -1,6 +1,9 @@
 #include "zspool/nbdkit/plugin_config.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -36,6 +39,46 @@ std::string config_problem(const PluginConfig& config) {
   const std::uint32_t batch = config.store.writeback_batch_pages;
   if (batch < 1 || batch > kMaxWritebackBatch) {
     return fmt::format("writeback-batch={}: must be 1..{}", batch, kMaxWritebackBatch);
+  }
+  return "";
+}
+
+namespace {
+
+// The least of the limits that kill or refuse rather than slow down, and its name.
+std::optional<std::pair<std::uint64_t, const char*>> hard_limit(const os::MemoryBudget& budget) {
+  std::optional<std::pair<std::uint64_t, const char*>> least;
+  const auto consider = [&](const std::optional<std::uint64_t>& bytes, const char* name) {
+    if (bytes && (!least || *bytes < least->first)) least = std::pair{*bytes, name};
+  };
+  consider(budget.cgroup, "the memory cgroup's limit");
+  consider(budget.address_space, "ulimit -v");
+  return least;
+}
+
+}  // namespace
+
+std::string fit_to_memory_limits(PluginConfig& config, const os::MemoryBudget& budget,
+                                 std::string* note) {
+  const auto hard = hard_limit(budget);
+  if (!hard || !config.size) return "";
+  const auto [bytes, name] = *hard;
+  if (config.store.mem_limit != 0) {
+    if (config.store.mem_limit <= bytes) return "";
+    return fmt::format(
+        "limit={}: more than the {} bytes this process may still take ({}): past it the server "
+        "would be killed, not refused",
+        config.store.mem_limit, bytes, name);
+  }
+  const std::uint64_t cap = bytes / 2 / config.store.page_size * config.store.page_size;
+  if (*config.size <= cap) return "";
+  config.store.mem_limit = std::max<std::uint64_t>(cap, config.store.page_size);
+  if (note != nullptr) {
+    *note = fmt::format(
+        "limit= not given: pool memory capped at {} bytes, half of the {} this process may still "
+        "take ({}); past it writes get ENOSPC{}",
+        config.store.mem_limit, bytes, name,
+        config.store.backing_path.empty() ? "" : " or go to the backing file");
   }
   return "";
 }

@@ -4,7 +4,10 @@
 //   size=SIZE         size                  required (the magic key: `nbdkit zspool 4G` works)
 //   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N, zstd, zstd:N,
 //                                           zstd[:N]:dict=FILE, lzo1x)
-//   limit=SIZE        store.mem_limit       none: pool memory the store may hold
+//   limit=SIZE        store.mem_limit       none: pool memory the store may hold; but under a
+//                                           hard memory limit (a memory cgroup, ulimit -v) that
+//                                           the device's size exceeds, half of what the process
+//                                           may still take (fit_to_memory_limits)
 //   backing=FILE      store.backing_path    none: writeback target (a new or empty file)
 //   max-chain=N       store.max_chain       kStoreDefaultChain (1..kMaxChain)
 //   page-size=SIZE    store.page_size       4096: the unit the store compresses (a power of two,
@@ -27,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "zspool/platform/internal/os.h"
 #include "zspool/store/store.h"
 
 namespace zspool::nbd {
@@ -42,6 +46,17 @@ struct PluginConfig {
 // unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)", "compressor=zstd:dict=F: dictionary F:
 // No such file or directory"), or "" when it can.
 std::string config_problem(const PluginConfig& config);
+
+// A memory cgroup or ulimit -v does not refuse memory: the kernel kills the server (every
+// client's data with it) or mmap fails mid-write. So under such a hard limit (budget.cgroup or
+// budget.address_space: what this process may still take at load), the pool is held to it:
+//   limit= given and more than that               the problem, one line ("" otherwise)
+//   limit= not given, the device larger than half  store.mem_limit = that half, said in *note;
+//                                                  past it writes get ENOSPC, or go to backing=
+// Without a hard limit (only physical or available memory), nothing changes: a RAM disk may use
+// the machine's memory, as zram may.
+std::string fit_to_memory_limits(PluginConfig& config, const os::MemoryBudget& budget,
+                                 std::string* note);
 
 // The line for a failed BlockDevice::create with `config` (config_problem found nothing): `why`
 // (Store::create's line for a refused backing file, naming it and the reason) when there is

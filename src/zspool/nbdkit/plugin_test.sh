@@ -46,11 +46,12 @@ server_preload() {
 # $verbose: -v for the debug log. $filters: nbdkit filter options, before the plugin.
 verbose=""
 filters=()
+launcher=()  # a command nbdkit is exec'd through (same pid), e.g. one that enters a cgroup
 idle_threads=0  # the server's threads when it became ready (start_server)
 start_server() {
   rm -f "$sock" "$tmp/pid"
   LD_PRELOAD=$(server_preload) ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=1 \
-    nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "${filters[@]}" "$plugin" "$@" \
+    "${launcher[@]}" nbdkit -f $verbose --exit-with-parent -U "$sock" -P "$tmp/pid" "${filters[@]}" "$plugin" "$@" \
     >>"$tmp/nbdkit.log" 2>&1 &
   server=$!
   while [[ ! -s $tmp/pid ]]; do
@@ -105,6 +106,7 @@ stop_server() {
 cleanup() {
   local rc=$?
   stop_server || rc=1
+  [[ -z $cgroup ]] || rmdir "$cgroup" 2>/dev/null || true
   if [[ $rc -ne 0 && -f $tmp/nbdkit.log ]]; then
     echo "---- last lines of the server's log"
     tail -n 40 "$tmp/nbdkit.log"
@@ -388,6 +390,53 @@ case_daemon() {
   [[ -f $tmp/cwd/$stats ]] || fail "the stats file is gone (it should stay for the operator)"
   echo "background server: relative paths in its start directory, FIFO and backing file kept" \
     "while it served and removed when it stopped"
+}
+
+# make_memory_cgroup BYTES: a fresh memory cgroup (v2 or v1) limited to BYTES, its directory in
+# $cgroup (removed at exit); returns 1 when none can be made here (not root, no controller).
+cgroup=""
+make_memory_cgroup() {
+  local name=zspool-test-$$ dir
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+    dir=/sys/fs/cgroup/$name
+    mkdir "$dir" 2>/dev/null && echo "$1" >"$dir/memory.max" 2>/dev/null &&
+      { echo 0 >"$dir/memory.swap.max" 2>/dev/null || true; } ||
+      { rmdir "$dir" 2>/dev/null; return 1; }
+  elif [[ -d /sys/fs/cgroup/memory ]]; then
+    dir=/sys/fs/cgroup/memory/$name
+    mkdir "$dir" 2>/dev/null && echo "$1" >"$dir/memory.limit_in_bytes" 2>/dev/null ||
+      { rmdir "$dir" 2>/dev/null; return 1; }
+  else
+    return 1
+  fi
+  cgroup=$dir
+}
+
+# Under a memory cgroup smaller than the device, a server without limit= was SIGKILLed by the
+# kernel at the cgroup's limit, taking every client's data with it. Now the pool is capped at
+# half of what the cgroup leaves: the client gets ENOSPC, the server lives, the data written
+# before reads back.
+case_cgroup() {
+  if [[ -n $(server_preload) ]]; then
+    echo "SKIP: a sanitizer runtime's own memory (ASan's quarantine) would not fit the cgroup"
+    exit 77
+  fi
+  make_memory_cgroup $((128 << 20)) || { echo "SKIP: cannot make a memory cgroup here"; exit 77; }
+  head -c $((192 << 20)) /dev/urandom >"$tmp/random"  # incompressible: 192 MiB of pool
+  # shellcheck disable=SC2016  # $0 and $@ belong to the inner shell
+  launcher=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup")
+  verbose=-v
+  start_server size=512M
+  grep -q "limit= not given: pool memory capped at" "$tmp/nbdkit.log" ||
+    fail "no cap under a 128 MiB cgroup: $(cat "$tmp/nbdkit.log")"
+  local rc=0 out
+  out=$(nbdcopy "$tmp/random" "$uri" 2>&1) || rc=$?
+  ((rc != 0)) || fail "192 MiB of random data fitted a 128 MiB cgroup?"
+  kill -0 "$server" 2>/dev/null || fail "the server was killed: $out"
+  grep -q "No space left on device" <<<"$out" || fail "the client did not get ENOSPC: $out"
+  nbdcopy "$uri" "$tmp/back"
+  cmp -n $((8 << 20)) "$tmp/random" "$tmp/back" || fail "the first 8 MiB do not read back"
+  echo "128 MiB cgroup, 512 MiB device: ENOSPC for the client, the server alive, data intact"
 }
 
 case_stats_file() {
