@@ -27,9 +27,16 @@
 //     return nothing, marks the handle's entries free_pending instead: from then on the handle
 //     is dead to every call (stale: -EINVAL, NULL) but zs_unmap_object, and the unmap that
 //     removes its last entry frees the object. No allocation: the mark lives in the entries.
-//     (A zs_free racing a zs_map_object of the same handle is a use-after-free in the caller,
-//     as in the kernel.) A reissued handle never meets a stale entry: handles carry a
-//     generation, so its value differs from the freed one's.
+//     zs_map_object calls Pool::map with its shard locked, and the last unmap and zs_free's
+//     fallback call Pool::free with it locked: under that lock "h has no C mapping" stays
+//     true until the free, so a racing map can neither revive a dead handle nor make the
+//     free fail (busy) and leak the object. (Using a handle after zs_free returned is the
+//     caller's use-after-free, as in the kernel; zspool answers it -EINVAL / NULL.) A reissued
+//     handle never meets a stale entry: handles carry a generation, so its value differs from the
+//     freed one's.
+//   * Lock order: a CMappings shard mutex, then the Pool's own locks (Pool::map and Pool::free
+//     run under it). The pool calls out (zpool_ops.evict) with none of its locks held, so an
+//     evict callback may zs_map_object / zs_free.
 //   * zs_destroy_pool releases the table before the Pool: a Mapping's destructor touches the
 //     pool's zspage descriptors.
 #include "zspool/core/zsmalloc.h"
@@ -64,27 +71,37 @@ class CMappings {
     for (Shard& s : shards_) s.spare.reserve(kMaxSpare);
   }
 
-  // Keeps the pin of `m`; false (and `m` released) when memory runs out or h was zs_free'd
-  // while mapped (a mapping of a dead handle).
-  bool add(Handle h, Mapping m) {
+  // Maps h and keeps the mapping's pin in the table; null when h cannot be mapped, was
+  // zs_free'd while mapped (a dead handle), or memory runs out. The shard lock is held across
+  // Pool::map so that a mapping and its table entry appear together: remove() and
+  // free_when_unmapped() decide under the same lock whether a handle has C mappings left, and a
+  // Pool::map between their look and their Pool::free would revive a dead handle or make that
+  // free fail (busy) with nobody left to retry it.
+  void* map(Handle h, MapMode mode, Pool& pool) {
     Shard& s = shard(h);
     std::lock_guard lock(s.mutex);
-    if (free_pending_locked(s, h)) return false;
+    if (free_pending_locked(s, h)) {
+      (void)report_misuse(Error::stale_handle, h, "zs_map_object");
+      return nullptr;
+    }
+    auto m = pool.map(h, mode);
+    if (!m) return nullptr;
+    void* data = m->data();
     try {
       if (s.spare.empty()) {
-        s.live.emplace(h, CMapping{std::move(m)});
+        s.live.emplace(h, CMapping{std::move(*m)});
       } else {
         auto node = std::move(s.spare.back());
         s.spare.pop_back();
         node.key() = h;
-        node.mapped() = CMapping{std::move(m)};
+        node.mapped() = CMapping{std::move(*m)};
         s.live.insert(std::move(node));
       }
     } catch (const std::bad_alloc&) {
-      return false;
+      return nullptr;  // *m unpins as it goes
     }
     count_.fetch_add(1, std::memory_order_relaxed);
-    return true;
+    return data;
   }
 
   // Releases one live mapping of h; false when there is none. Frees h's object when that was
@@ -101,6 +118,8 @@ class CMappings {
     if (s.spare.size() < kMaxSpare) s.spare.push_back(std::move(node));
     count_.fetch_sub(1, std::memory_order_relaxed);
     if (free_pending && s.live.count(h) == 0) {
+      // Cannot be busy: every pin of h was a C mapping (the C API hands out no Mapping), and
+      // none can start while this shard is locked.
       (void)pool.free(h);
       pending_.fetch_sub(1, std::memory_order_relaxed);
     }
@@ -113,7 +132,7 @@ class CMappings {
     Shard& s = shard(h);
     std::lock_guard lock(s.mutex);
     auto [first, last] = s.live.equal_range(h);
-    if (first == last) {  // its last C mapping went meanwhile
+    if (first == last) {  // its last C mapping went meanwhile; no new one while locked
       (void)pool.free(h);
       return true;
     }
@@ -283,11 +302,7 @@ void* zs_map_object(struct zs_pool* pool, unsigned long handle, enum zs_mapmode 
   if (pool == nullptr) return nullptr;
   auto mode = zspool::map_mode(mm);
   if (!mode) return nullptr;
-  auto m = pool->pool->map(handle, *mode);
-  if (!m) return nullptr;
-  void* data = m->data();
-  if (!pool->mappings.add(handle, std::move(*m))) return nullptr;
-  return data;
+  return pool->mappings.map(handle, *mode, *pool->pool);
 }
 
 void zs_unmap_object(struct zs_pool* pool, unsigned long handle) {

@@ -580,6 +580,98 @@ TEST(ZsMalloc, ConcurrentMapUnmapOfTheSameHandles) {
   EXPECT_EQ(zs_get_total_pages(p), 0u) << "a leaked pin would keep an empty zspage alive";
 }
 
+// Races one handle between two threads, a round at a time: `prepare(r)` returns the round's
+// handle, then `other(h)` runs on a second thread while this one spins a varying while and runs
+// `act(h)`; `stale(h)` counts handles still live after both. zs_free of a mapped handle stops a
+// checked build, so the tests below run unchecked.
+void spin_for(int iterations) {
+  volatile int k = 0;
+  while (k < iterations) k = k + 1;
+}
+
+template <class Prepare, class Other, class Act>
+int race_rounds(zs_pool* p, int rounds, Prepare prepare, Other other, Act act) {
+  std::atomic<int> round{0}, done{0};
+  std::atomic<unsigned long> handle{0};
+  auto spin_until = [](const std::atomic<int>& step, int value) {
+    while (step.load(std::memory_order_acquire) != value) std::this_thread::yield();
+  };
+  std::thread second([&] {
+    for (int r = 1; r <= rounds; ++r) {
+      spin_until(round, r);
+      other(handle.load());
+      done.store(r, std::memory_order_release);
+    }
+  });
+  int live = 0;
+  for (int r = 1; r <= rounds; ++r) {
+    const unsigned long h = prepare(r);
+    handle.store(h);
+    round.store(r, std::memory_order_release);
+    spin_for(r % 200);  // varies where the other thread's call lands
+    act(h);
+    spin_until(done, r);
+    char c;
+    if (zs_obj_read(p, h, &c, 0, 1) == 0) ++live;
+  }
+  second.join();
+  return live;
+}
+
+// A zs_map_object of a zs_free'd handle racing the zs_unmap_object that ends its last mapping
+// used to succeed now and then (Pool::map pinned the object between the unmap's look at the
+// table and its Pool::free, which failed busy and was dropped): the dead handle was revived and
+// its object never freed. Now the map is refused and every object is freed.
+TEST(ZsMalloc, AMapRacingTheLastUnmapOfAFreedHandleNeverRevivesIt) {
+#ifdef ZSPOOL_CHECKED
+  GTEST_SKIP() << "zs_free of a mapped handle stops a checked build";
+#else
+  PoolPtr pool = make_pool();
+  zs_pool* p = pool.get();
+  std::atomic<int> revived{0};
+  const int live = race_rounds(
+      p, 20000,
+      [&](int r) {
+        const unsigned long h = alloc_filled(p, 100, r);
+        EXPECT_NE(zs_map_object(p, h, ZS_MM_RW), nullptr);
+        zs_free(p, h);  // dead from here on; freed by the unmap in act
+        return h;
+      },
+      [&](unsigned long h) {
+        if (zs_map_object(p, h, ZS_MM_RO) == nullptr) return;
+        revived.fetch_add(1);
+        zs_unmap_object(p, h);
+      },
+      [&](unsigned long h) { zs_unmap_object(p, h); });
+  EXPECT_EQ(revived.load(), 0) << "zs_map_object mapped a handle zs_free'd before it";
+  EXPECT_EQ(live, 0) << "freed handles still reached their objects";
+  EXPECT_EQ(stats_of(p).objects, 0u) << "objects leaked";
+  EXPECT_EQ(zs_get_total_pages(p), 0u);
+#endif
+}
+
+// A zs_free overlapping another thread's zs_map_object/zs_unmap_object of the handle used to be
+// lost now and then (its fallback found no C mapping, called Pool::free, met the next map's pin
+// and dropped the busy): the object stayed allocated forever. Either order must free it.
+TEST(ZsMalloc, AZsFreeOverlappingMapsOfTheHandleIsNeverLost) {
+#ifdef ZSPOOL_CHECKED
+  GTEST_SKIP() << "zs_free of a mapped handle stops a checked build";
+#else
+  PoolPtr pool = make_pool();
+  zs_pool* p = pool.get();
+  const int live = race_rounds(
+      p, 20000, [&](int r) { return alloc_filled(p, 100, r); },
+      [&](unsigned long h) {
+        for (int k = 0; k < 50 && zs_map_object(p, h, ZS_MM_RO) != nullptr; ++k)
+          zs_unmap_object(p, h);
+      },
+      [&](unsigned long h) { zs_free(p, h); });
+  EXPECT_EQ(live, 0) << "zs_free'd handles were still live after their last unmap";
+  EXPECT_EQ(stats_of(p).objects, 0u) << "objects leaked";
+  EXPECT_EQ(zs_get_total_pages(p), 0u);
+#endif
+}
+
 // ── compaction and statistics ────────────────────────────────────────────────────────────────
 
 TEST(ZsMalloc, CompactFreesPagesAndStatsAddUp) {
