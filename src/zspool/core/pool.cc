@@ -119,8 +119,51 @@ ClassState& lock_class_for_malloc(PoolState& p, std::uint32_t class_index,
   return *c;
 }
 
+// Pages the pool would count beyond what it counts now if z (just created or not) handed out
+// its next object: its own count, if just created, plus the pages that object reaches first.
+std::uint32_t pages_to_take(const PoolState& p, const ClassState& c, const ZsPage* z,
+                            bool created) {
+  const std::uint32_t own = created ? z->committed : 0;
+  if (z->first_free != kNoFreeObject) return own;
+  const std::uint64_t end = std::uint64_t{z->bump + 1u} * c.info->size;
+  const std::uint64_t ps = p.table.page_size();
+  const auto through = static_cast<std::uint32_t>((end + ps - 1) / ps);
+  return own + (through > z->committed ? through - z->committed : 0);
+}
+
+// The zspage to allocate from within a budget of new pages: the fullest with room, else a new
+// one. Null with `error` set when none fits the budget or memory runs out. A new zspage is not
+// made when its first object alone would pass the budget (made and freed, its untouched span
+// would go to the page source's cache as resident, and count whole when reused); one that
+// comes from the cache counts whole, and goes back to it when that passes the budget.
+ZsPage* zspage_for_malloc(PoolState& p, ClassState& c, std::size_t max_new_pages, Error& error) {
+  const bool budgeted = max_new_pages != Pool::kAnyNewPages;
+  ZsPage* z = p.fullest_with_room(c);
+  const bool created = z == nullptr;
+  if (created) {
+    const std::uint64_t ps = p.table.page_size();
+    if (budgeted && (c.info->size + ps - 1) / ps > max_new_pages) {
+      error = Error::limit_reached;
+      return nullptr;
+    }
+    z = p.create_zspage(c);
+    if (z == nullptr) {
+      error = Error::out_of_memory;
+      return nullptr;
+    }
+  }
+  if (!budgeted || pages_to_take(p, c, z, created) <= max_new_pages) return z;
+  if (created) {
+    p.remove_fullness(c, z);
+    p.destroy_zspage(c, z);
+  }
+  error = Error::limit_reached;
+  return nullptr;
+}
+
 // malloc, and malloc_copy when `copy` is not null (size bytes of it go into the payload).
-Result<Handle> allocate(PoolState& p, std::size_t size, const std::byte* copy) {
+Result<Handle> allocate(PoolState& p, std::size_t size, const std::byte* copy,
+                        std::size_t max_new_pages) {
   if (size == 0) return Error::invalid_argument;
   if (size > p.table.max_alloc_size()) return Error::too_large;
 
@@ -132,12 +175,12 @@ Result<Handle> allocate(PoolState& p, std::size_t size, const std::byte* copy) {
     p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
     return Error::out_of_memory;
   }
-  ZsPage* z = p.fullest_with_room(c);
-  if (z == nullptr) z = p.create_zspage(c);
+  Error error = Error::ok;
+  ZsPage* z = zspage_for_malloc(p, c, max_new_pages, error);
   if (z == nullptr) {
     p.release_slot(c, h);
-    p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
-    return Error::out_of_memory;
+    if (error == Error::out_of_memory) p.alloc_failures.fetch_add(1, std::memory_order_relaxed);
+    return error;
   }
   const std::uint32_t idx = p.take_free_object(c, z);
   p.write_header(c, z, idx, allocated_header(h));
@@ -157,11 +200,11 @@ Result<Handle> allocate(PoolState& p, std::size_t size, const std::byte* copy) {
 }  // namespace
 
 Result<Handle> Pool::malloc(std::size_t size) {
-  return allocate(*state_, size, nullptr);
+  return allocate(*state_, size, nullptr, kAnyNewPages);
 }
 
-Result<Handle> Pool::malloc_copy(std::span<const std::byte> data) {
-  return allocate(*state_, data.size(), data.data());
+Result<Handle> Pool::malloc_copy(std::span<const std::byte> data, std::size_t max_new_pages) {
+  return allocate(*state_, data.size(), data.data(), max_new_pages);
 }
 
 // ── resolving a handle ───────────────────────────────────────────────────────────────────────

@@ -154,8 +154,14 @@ class ZSPOOL_API Pool {
   Result<Handle> malloc(std::size_t size);
   // malloc(data.size()) then write(h, data), as one call: the bytes are copied into the new
   // object under the class lock malloc took, so the handle is not resolved and locked a second
-  // time (the store's write path: one per stored page). Errors: those of malloc.
-  Result<Handle> malloc_copy(std::span<const std::byte> data);
+  // time (the store's write path: one per stored page). Errors: those of malloc, and
+  // limit_reached when the object would make the pool count more than `max_new_pages` pages
+  // beyond what it counts now (a new zspage, or pages its class's frontier has not reached):
+  // nothing is allocated or committed then. A memory limit passes what is left of it, so that
+  // refused writes commit nothing (the store's mem_limit).
+  static constexpr std::size_t kAnyNewPages = ~std::size_t{0};
+  Result<Handle> malloc_copy(std::span<const std::byte> data,
+                             std::size_t max_new_pages = kAnyNewPages);
   // Frees an object. Errors: invalid_handle (never issued), stale_handle (already freed, even
   // if its slot now holds a newer object), busy (a Mapping of it is live: nothing is freed).
   Error free(Handle h);

@@ -150,6 +150,50 @@ TEST(Pool, MallocCopyRejectsWhatMallocRejects) {
   EXPECT_EQ(pool->stats().handle_slots_in_use, 0u);
 }
 
+// malloc_copy's budget of new pages: within it the object is stored; past it nothing is
+// allocated or committed (not a new zspage, not a page the frontier has not reached), and room
+// the pool already counts (a freed slot, the rest of a reached page) costs nothing.
+TEST(Pool, MallocCopyWithinABudgetOfNewPagesCommitsNothingPastIt) {
+  auto pool = make_pool();
+  const std::vector<std::byte> data = pattern(5, 1500);  // 2.7 objects a 4 KiB page
+  EXPECT_EQ(pool->malloc_copy(data, 0).error(), Error::limit_reached) << "a new zspage";
+  EXPECT_EQ(pool->total_pages(), 0u);
+  std::uint64_t zspages = 0;
+  for (const auto& c : pool->stats().classes) zspages += c.zspages;
+  EXPECT_EQ(zspages, 0u) << "the zspage made for it is gone";
+  EXPECT_EQ(pool->stats().handle_slots_in_use, 0u);
+  EXPECT_EQ(pool->stats().alloc_failures, 0u) << "a refusal, not an allocation failure";
+
+  std::vector<Handle> held;
+  while (pool->total_pages() < 3) {  // the frontier reaches a page at a time
+    auto h = pool->malloc_copy(data, 1);
+    ASSERT_TRUE(h.ok()) << error_name(h.error());
+    held.push_back(*h);
+  }
+  const std::size_t pages = pool->total_pages();
+  std::size_t refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto h = pool->malloc_copy(data, 0);
+    if (h.ok()) {
+      held.push_back(*h);
+      EXPECT_EQ(pool->total_pages(), pages) << "budget 0 took a page";
+    } else {
+      EXPECT_EQ(h.error(), Error::limit_reached);
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0u) << "the frontier's room ran out";
+  EXPECT_EQ(pool->total_pages(), pages);
+  const Handle freed = held[0];
+  ASSERT_EQ(pool->free(freed), Error::ok);
+  auto again = pool->malloc_copy(data, 0);
+  ASSERT_TRUE(again.ok()) << "a freed slot costs no new page";
+  EXPECT_TRUE(holds(*pool, *again, data.size(), 5));
+  held[0] = *again;
+  for (Handle h : held) ASSERT_EQ(pool->free(h), Error::ok);
+  EXPECT_EQ(pool->total_pages(), 0u);
+}
+
 TEST(Pool, MappedWritesAreVisibleToReads) {
   auto pool = make_pool();
   Handle h = *pool->malloc(3000);

@@ -261,11 +261,16 @@ Error Store::store_in_pool(std::uint64_t index, std::span<const std::byte> data,
 
 // A pool object holding `data`, within the limit (making room first, no lock held; its reverse
 // slot made): limit_reached when the pool stays over the limit despite writeback, or the pool's
-// error. Nothing is left allocated on an error.
+// error. Nothing is left allocated on an error, and an allocation refused for the limit commits
+// nothing: the pool is given what is left of the limit as its budget of new pages.
 Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   make_room(data.size());
-  const std::size_t pages_before = pool_->total_pages();
-  auto h = pool_->malloc_copy(data);
+  std::size_t pages_before = pool_->total_pages();
+  auto h = pool_->malloc_copy(data, pages_left_under_limit());
+  if (!h && h.error() == Error::limit_reached && room_after_writeback()) {
+    pages_before = pool_->total_pages();
+    h = pool_->malloc_copy(data, pages_left_under_limit());
+  }
   if (!h) return h.error();
   Error e = make_reverse(*h);
   if (e == Error::ok && grew_past_limit(pages_before) && !room_after_writeback())
@@ -277,9 +282,18 @@ Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   return *h;
 }
 
-// Only an allocation that took new pages can break the limit. Lazy commit keeps a zspage's
-// pages committed until the zspage is freed, so a refused allocation may leave a committed,
-// empty slot behind; later allocations reuse it at no cost, and refusing them would save nothing.
+// The pages the pool may still take before it passes mem_limit (any without one).
+std::size_t Store::pages_left_under_limit() const {
+  if (options_.mem_limit == 0) return Pool::kAnyNewPages;
+  const std::uint64_t held = pool_->total_bytes();
+  if (held >= options_.mem_limit) return 0;
+  return (options_.mem_limit - held) / pool_->page_size();
+}
+
+// The budget keeps one thread's allocations within the limit; writers racing for its last
+// pages can each be given them, and pass it. Such an allocation is refused after the fact, and
+// lazy commit may keep its page committed (reused later at no cost): at most a frontier page or
+// two per size class, and only while writers race.
 bool Store::grew_past_limit(std::size_t pages_before) const {
   return over_limit() && pool_->total_pages() > pages_before;
 }

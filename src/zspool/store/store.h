@@ -67,13 +67,15 @@
 //      unbounded and nothing is copied twice); >= huge_class_size -> the raw page.
 //   3. with a mem_limit and a backing file, write back (by the writeback policy) until the pool
 //      is under accept_percent of the limit (zswap's hysteresis) — no lock held.
-//   4. pool malloc + write. If that allocation took new pages and the pool is now over the
-//      limit (with a backing file: still over it after writing back again), free it; with a
-//      backing file, write the page straight to it (as zswap sends a rejected page to swap),
-//      else return limit_reached: what page i held before is untouched. An allocation that took
-//      no new pages is kept even over the limit: lazy commit can leave a refused allocation's
-//      page committed, and reusing it costs nothing (so the pool may sit above the limit by
-//      at most the frontier pages refused allocations left, about two per size class).
+//   4. pool malloc + write, with what is left of the limit as the pool's budget of new pages
+//      (Pool::malloc_copy): an object that would take the pool past the limit is refused before
+//      anything is committed. Then, with a backing file, write back again and retry once; if it
+//      is still refused, write the page straight to the backing file (as zswap sends a
+//      rejected page to swap); without one, return limit_reached: what page i held before is
+//      untouched. Writers racing for the limit's last pages can each pass the budget check;
+//      such an allocation is freed and refused after the fact, and lazy commit may keep its
+//      page committed (reused later at no cost). So the pool stays within the limit, or above
+//      it by at most a frontier page or two per size class while writers race.
 //   5. lock stripe(i); publish the new entry; release the old (free handle / backing slot).
 //
 // Writeback (the pool's evict handler, no pool lock held): handle -> page through a reverse
@@ -484,6 +486,7 @@ class ZSPOOL_API Store {
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
   bool over_limit(std::size_t extra = 0) const;
+  std::size_t pages_left_under_limit() const;
   bool grew_past_limit(std::size_t pages_before) const;
   bool room_after_writeback();
   Error evict(Pool& pool, Handle h);
