@@ -33,7 +33,10 @@ void PoolOptions::reserve_for(std::uint64_t objects) {
   // last batch too short to issue. Deferred: one zspage's objects at most.
   constexpr std::uint64_t kSpareSlots = (256 * kClassShards + 1) * HandleTable::kBatch + 1;
   const std::uint64_t deferred = std::uint64_t{page_size} * max_chain / kMinObjectSize;
-  max_handles = std::min(kMaxHandles, std::max<std::uint64_t>(objects, 1) + kSpareSlots + deferred);
+  // Saturating: a count near 2^64 means "as many as a pool can have", not a small wrapped one.
+  const std::uint64_t wanted = std::max<std::uint64_t>(objects, 1);
+  const std::uint64_t extra = kSpareSlots + deferred;
+  max_handles = wanted >= kMaxHandles - std::min(kMaxHandles, extra) ? kMaxHandles : wanted + extra;
   max_zspages = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_handles, UINT32_MAX));
 }
 

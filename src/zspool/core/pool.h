@@ -99,7 +99,11 @@ struct ZsPage;
 // A mapped object: an RAII guard. While it lives the object stays at data() (compaction skips
 // its zspage) and free() of its handle is Error::busy. Objects lie contiguously in virtual memory
 // even when they straddle a page boundary, so every mode maps in place with no bounce copy; the
-// mode states intent.
+// mode states intent. Lifetime: a Mapping must end (be destroyed or reset) before its Pool is
+// destroyed; it points into the pool's zspage descriptors, and ending it afterwards is a
+// use-after-free (as using a kernel mapping after zs_destroy_pool is). Handles carry no pool
+// identity either: a handle is meaningful only to the pool that issued it (another pool's
+// handle is refused when its slot or generation does not match, but may name an object there).
 class ZSPOOL_API Mapping {
  public:
   Mapping() = default;

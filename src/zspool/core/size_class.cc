@@ -21,10 +21,13 @@ std::uint32_t zspage_chain_length(std::uint32_t size, std::uint32_t page_size,
   return best;
 }
 
+bool SizeClassTable::valid_geometry(std::uint32_t page_size, std::uint32_t max_chain) {
+  return std::has_single_bit(page_size) && page_size >= kMinPageSize && page_size <= kMaxPageSize &&
+         max_chain >= 1 && max_chain <= kMaxChain;
+}
+
 Result<SizeClassTable> SizeClassTable::make(std::uint32_t page_size, std::uint32_t max_chain) {
-  if (!std::has_single_bit(page_size) || page_size < kMinPageSize || page_size > kMaxPageSize)
-    return Error::invalid_argument;
-  if (max_chain < 1 || max_chain > kMaxChain) return Error::invalid_argument;
+  if (!valid_geometry(page_size, max_chain)) return Error::invalid_argument;
 
   SizeClassTable t;
   t.page_size_ = page_size;

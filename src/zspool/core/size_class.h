@@ -56,6 +56,8 @@ class ZSPOOL_API SizeClassTable {
  public:
   // page_size: a power of two in [kMinPageSize, kMaxPageSize]; max_chain in [1, kMaxChain].
   static Result<SizeClassTable> make(std::uint32_t page_size, std::uint32_t max_chain);
+  // Whether make() takes these (checks only: callers that size buffers by page_size ask first).
+  static bool valid_geometry(std::uint32_t page_size, std::uint32_t max_chain);
   SizeClassTable() = default;
 
   std::uint32_t page_size() const { return page_size_; }

@@ -223,6 +223,17 @@ TEST(StaleHandle, TheHandleBudgetWrapsAGenerationOnlyAfterItsLastValue) {
   EXPECT_EQ(HandleTable(kMaxHandles / 1024).index_bits(), 22);  // 42 generation bits
 }
 
+// A count near 2^64 saturates at what a pool can have: it used to wrap to a few thousand.
+TEST(StaleHandle, ReserveForSaturatesInsteadOfWrapping) {
+  for (const std::uint64_t objects :
+       {kMaxHandles - 1, kMaxHandles, kMaxHandles + 1, ~std::uint64_t{0} - 1, ~std::uint64_t{0}}) {
+    PoolOptions o;
+    o.reserve_for(objects);
+    EXPECT_EQ(o.max_handles, kMaxHandles) << objects;
+    EXPECT_EQ(o.max_zspages, UINT32_MAX) << objects;
+  }
+}
+
 TEST(StaleHandle, ReserveForHoldsThatManyObjectsInEveryClass) {
   PoolOptions o;
   o.reserve_for(3000);

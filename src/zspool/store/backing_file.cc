@@ -18,6 +18,7 @@
 #include <limits>
 #include <new>
 #include <utility>
+#include "zspool/platform/internal/os.h"
 
 namespace zspool {
 namespace {
@@ -247,10 +248,11 @@ Result<std::unique_ptr<BackingFile>> BackingFile::open(const std::string& path,
                                                        BackingTargetOptions target,
                                                        std::string* why) {
   const auto refuse = [&](const Refusal& r) -> Error {
-    if (why != nullptr) *why = "backing file " + path + ": " + r.reason;
+    if (why != nullptr) *why = "backing file " + os::shown_path(path) + ": " + r.reason;
     return r.error;
   };
   if (slot_size == 0) return refuse({Error::invalid_argument, "slot size 0"});
+  if (os::path_has_nul(path)) return refuse({Error::invalid_argument, "the path holds a NUL byte"});
   if (max_slots > kMaxFileOffset / slot_size)
     return refuse({Error::invalid_argument, "more slots than a file can hold"});
   if (path.empty()) return refuse({Error::invalid_argument, "empty path"});

@@ -66,6 +66,18 @@ class BackingFileTest : public ::testing::Test {
   std::string path_;
 };
 
+// A path with a NUL byte names one file and the OS would open another (the part before the
+// NUL): refused, and nothing is created at that prefix.
+TEST_F(BackingFileTest, APathWithANulByteIsRefusedAndNothingIsCreated) {
+  std::string why;
+  auto file = BackingFile::open(path_ + std::string("\0/elsewhere", 11), kSlotSize, 0, {}, &why);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error(), Error::invalid_argument);
+  EXPECT_NE(why.find("NUL byte"), std::string::npos) << why;
+  EXPECT_NE(why.find("backing\\0/elsewhere"), std::string::npos) << why;
+  EXPECT_FALSE(std::filesystem::exists(path_)) << "the prefix was created";
+}
+
 TEST_F(BackingFileTest, RoundTripsDataOfEveryLength) {
   auto file = open_file();
   ASSERT_NE(file, nullptr);

@@ -287,9 +287,10 @@ struct FileDescriptor {
 // The bytes of the dictionary file at `path`, or why not (one line, naming it).
 Result<std::vector<std::byte>> read_dictionary_file(const std::string& path, std::string* why) {
   const auto refuse = [&](const std::string& reason) -> Error {
-    if (why != nullptr) *why = "dictionary " + path + ": " + reason;
+    if (why != nullptr) *why = "dictionary " + os::shown_path(path) + ": " + reason;
     return Error::invalid_argument;
   };
+  if (os::path_has_nul(path)) return refuse("the path holds a NUL byte");
   FileDescriptor file;
   file.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (file.fd < 0) return refuse(std::strerror(errno));

@@ -162,6 +162,8 @@ TEST_F(DictionaryTest, BadDictionarySpecsAreRefusedWithAReason) {
       {"zstd:x:dict=" + good, ""},
       {"zstd::dict=" + good, ""},
       {"lz4:dict=" + good, ""},
+      // The OS would see only the part before the NUL, a real dictionary.
+      {"zstd:dict=" + good + std::string("\0/elsewhere", 11), "the path holds a NUL byte"},
   };
   for (const auto& c : cases) {
     std::string why;

@@ -172,6 +172,13 @@ TEST(Recompress, RejectsBadArguments) {
       << "no secondary compressor";
   auto s = mixed_store({"zstd"});
   EXPECT_EQ(s->recompress(RecompressKind::all, 0, 0, 2).error(), Error::invalid_argument);
+  // A priority outside 1 .. secondary_compressors() is null, not an index past the vector.
+  ASSERT_EQ(s->secondary_compressors(), 1u);
+  ASSERT_NE(s->secondary_compressor(1), nullptr);
+  EXPECT_EQ(s->secondary_compressor(1)->name(), "zstd");
+  EXPECT_EQ(s->secondary_compressor(0), nullptr);
+  EXPECT_EQ(s->secondary_compressor(2), nullptr);
+  EXPECT_EQ(none->secondary_compressor(1), nullptr);
   EXPECT_EQ(Store::create({.pages = 4, .recompress_with = {"zstd", "zstd:2", "zstd:3", "zstd:4"}})
                 .error(),
             Error::invalid_argument);

@@ -84,6 +84,11 @@ std::uint64_t Store::max_pages() {
 Result<std::unique_ptr<Store>> Store::create(StoreOptions options, std::string* why) {
   if (options.pages == 0 || options.accept_percent == 0 || options.accept_percent > 100)
     return Error::invalid_argument;
+  // Before anything is sized by page_size (the writeback batch, scratch buffers, the backing
+  // file's slots): a page size of 2^31 was out_of_memory after a 64 GiB batch buffer.
+  if (!SizeClassTable::valid_geometry(options.page_size, options.max_chain) ||
+      options.page_size % os::page_size() != 0)
+    return Error::invalid_argument;
   if (options.high_watermark_percent < options.accept_percent ||
       options.high_watermark_percent > 100)
     return Error::invalid_argument;

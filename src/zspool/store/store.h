@@ -168,10 +168,10 @@ enum class WritebackPolicy : std::uint8_t { page, zspage };
 //   incompressible  did not compress at all      idle_huge   both idle and huge
 //   all             any, coldest first (the CLOCK's order)
 enum class WritebackKind : std::uint8_t { idle, huge, incompressible, idle_huge, all };
-// "page" / "zspage" and back; nullopt for anything else.
+// "page" / "zspage" and back; nullopt for anything else ("?" for a value outside the enum).
 ZSPOOL_API std::string_view writeback_policy_name(WritebackPolicy policy);
 ZSPOOL_API std::optional<WritebackPolicy> parse_writeback_policy(std::string_view name);
-// "idle", "huge", "incompressible", "idle+huge", "all" and back.
+// "idle", "huge", "incompressible", "idle+huge", "all" and back ("?" outside the enum).
 ZSPOOL_API std::string_view writeback_kind_name(WritebackKind kind);
 ZSPOOL_API std::optional<WritebackKind> parse_writeback_kind(std::string_view name);
 
@@ -408,8 +408,10 @@ class ZSPOOL_API Store {
                                                   std::size_t dict_bytes,
                                                   std::string* why = nullptr);
   std::size_t secondary_compressors() const { return secondaries_.size(); }
-  const Compressor& secondary_compressor(unsigned priority) const {
-    return *secondaries_[priority - 1];
+  // The secondary compressor of `priority` (1 .. secondary_compressors()); null for any other.
+  const Compressor* secondary_compressor(unsigned priority) const {
+    return priority >= 1 && priority <= secondaries_.size() ? secondaries_[priority - 1].get()
+                                                            : nullptr;
   }
 
   StoreStats stats() const;

@@ -170,6 +170,20 @@ TEST(Store, RejectsBadOptionsAndArguments) {
   EXPECT_EQ(Store::create({.pages = 8, .compressor = "nope"}).error(), Error::invalid_argument);
   EXPECT_EQ(Store::create({.pages = 8, .backing_path = "/nonexistent/dir/f"}).error(),
             Error::invalid_argument);
+  // A bad page size or chain is refused before anything is sized by it: with a backing file a
+  // page size of 2^31 made a batch buffer of 64 GiB first (out_of_memory, or worse).
+  TempFile f;
+  for (const std::uint32_t page_size : {0u, 1000u, 512u, 1u << 20, 1u << 31, ~0u}) {
+    EXPECT_EQ(Store::create({.page_size = page_size, .pages = 8}).error(), Error::invalid_argument)
+        << page_size;
+    EXPECT_EQ(Store::create({.page_size = page_size, .pages = 8, .backing_path = f.path}).error(),
+              Error::invalid_argument)
+        << page_size;
+    EXPECT_EQ(std::filesystem::file_size(f.path), 0u) << "the given empty file is left empty";
+  }
+  for (const std::uint32_t chain : {0u, kMaxChain + 1})
+    EXPECT_EQ(Store::create({.max_chain = chain, .pages = 8, .backing_path = f.path}).error(),
+              Error::invalid_argument);
   auto s = make_store({.pages = 8});
   std::vector<std::byte> small(100), page(kPage);
   EXPECT_EQ(s->write(8, page), Error::invalid_argument);

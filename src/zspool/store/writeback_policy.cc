@@ -43,8 +43,14 @@ std::optional<Enum> parse_name(const std::array<std::string_view, N>& names,
 
 }  // namespace
 
+// "?" for a value outside the enum (a cast from a bad integer), like recompress_kind_name.
+template <std::size_t N>
+std::string_view name_or_unknown(const std::array<std::string_view, N>& names, std::size_t i) {
+  return i < N ? names[i] : "?";
+}
+
 std::string_view writeback_policy_name(WritebackPolicy policy) {
-  return kPolicyNames[static_cast<std::size_t>(policy)];
+  return name_or_unknown(kPolicyNames, static_cast<std::size_t>(policy));
 }
 
 std::optional<WritebackPolicy> parse_writeback_policy(std::string_view name) {
@@ -52,7 +58,7 @@ std::optional<WritebackPolicy> parse_writeback_policy(std::string_view name) {
 }
 
 std::string_view writeback_kind_name(WritebackKind kind) {
-  return kKindNames[static_cast<std::size_t>(kind)];
+  return name_or_unknown(kKindNames, static_cast<std::size_t>(kind));
 }
 
 std::optional<WritebackKind> parse_writeback_kind(std::string_view name) {

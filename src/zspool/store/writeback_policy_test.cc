@@ -75,6 +75,12 @@ TEST(StorePolicy, NamesParseBack) {
   EXPECT_EQ(writeback_kind_name(WritebackKind::idle_huge), "idle+huge");
   EXPECT_FALSE(parse_writeback_kind("cold"));
   EXPECT_FALSE(parse_writeback_policy("lru"));
+  // A value outside the enum (a cast from a bad integer) names itself "?", not memory past the
+  // table of names.
+  EXPECT_EQ(writeback_policy_name(static_cast<WritebackPolicy>(2)), "?");
+  EXPECT_EQ(writeback_policy_name(static_cast<WritebackPolicy>(255)), "?");
+  EXPECT_EQ(writeback_kind_name(static_cast<WritebackKind>(5)), "?");
+  EXPECT_EQ(writeback_kind_name(static_cast<WritebackKind>(200)), "?");
   EXPECT_EQ(StoreOptions{}.writeback_policy, WritebackPolicy::page);
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <system_error>
 #include <utility>
+#include "zspool/platform/internal/os.h"
 
 namespace zspool::tools {
 namespace fs = std::filesystem;
@@ -319,6 +320,10 @@ Result<std::vector<fs::file_type>> check_named_paths(const std::vector<std::stri
                                                      LoadReport& report) {
   std::vector<fs::file_type> types;
   for (const std::string& path : paths) {
+    if (os::path_has_nul(path)) {
+      report.error = "the path holds a NUL byte: " + os::shown_path(path);
+      return Error::invalid_argument;
+    }
     std::error_code ec;
     const fs::file_type type = fs::status(path, ec).type();
     if (type == fs::file_type::not_found) {

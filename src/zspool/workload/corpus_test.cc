@@ -376,6 +376,17 @@ TEST_F(FromPaths, MissingNamedPathIsAnError) {
   EXPECT_EQ(report.error, "no such file or directory: " + missing);
 }
 
+// The OS would see only the part before the NUL, the tree's root.
+TEST_F(FromPaths, APathWithANulByteIsRefused) {
+  make_tree();
+  LoadReport report;
+  const auto corpus =
+      Corpus::from_paths({root_.string() + std::string("\0/elsewhere", 11)}, 4096, 0, &report);
+  ASSERT_FALSE(corpus.ok());
+  EXPECT_EQ(corpus.error(), Error::invalid_argument);
+  EXPECT_NE(report.error.find("NUL byte"), std::string::npos) << report.error;
+}
+
 TEST_F(FromPaths, NothingReadableIsAnError) {
   write("empty", {});
   LoadReport report;

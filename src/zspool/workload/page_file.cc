@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include "zspool/platform/internal/os.h"
 
 namespace zspool::tools {
 namespace {
@@ -81,6 +82,10 @@ Result<PageFile> PageFile::open(const std::string& path, std::uint32_t page_size
                                 std::string* why) {
   if (page_size == 0) {
     explain(why, "page size 0");
+    return Error::invalid_argument;
+  }
+  if (os::path_has_nul(path)) {
+    explain(why, "cannot open " + os::shown_path(path) + ": the path holds a NUL byte");
     return Error::invalid_argument;
   }
   // O_NONBLOCK: a FIFO named by mistake must not hang the open (it fails the S_ISREG check).

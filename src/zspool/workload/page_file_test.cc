@@ -84,6 +84,11 @@ TEST_F(PageFileTest, OpenErrorsExplainThemselves) {
   EXPECT_EQ(PageFile::open(dir_.string(), 4096, &why).error(), Error::invalid_argument);
   EXPECT_NE(why.find("not a regular file"), std::string::npos) << why;
   EXPECT_EQ(PageFile::open(make_file("x", 10), 0, &why).error(), Error::invalid_argument);
+  // The OS would open "x", the part before the NUL.
+  EXPECT_EQ(
+      PageFile::open(make_file("x", 10) + std::string("\0/elsewhere", 11), 4096, &why).error(),
+      Error::invalid_argument);
+  EXPECT_NE(why.find("NUL byte"), std::string::npos) << why;
 }
 
 TEST_F(PageFileTest, FifoIsRejectedWithoutBlocking) {

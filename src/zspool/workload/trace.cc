@@ -15,6 +15,7 @@
 #include <span>
 
 #include <fmt/format.h>
+#include "zspool/platform/internal/os.h"
 
 namespace zspool::tools {
 namespace {
@@ -333,6 +334,7 @@ TraceError file_error(std::string message) {
 std::optional<TraceError> open_trace(const std::string& path, TraceFd& file) {
   // O_NONBLOCK: a FIFO does not hang the open, and a /proc file with nothing to give fails
   // its read with EAGAIN instead of waiting.
+  if (os::path_has_nul(path)) return file_error("cannot open: the path holds a NUL byte");
   file.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (file.fd < 0) return file_error(fmt::format("cannot open: {}", std::strerror(errno)));
   struct stat st {};

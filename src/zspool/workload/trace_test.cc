@@ -387,6 +387,10 @@ TEST_F(TraceFileTest, WhatIsNotARegularFileIsRefusedWithoutBlocking) {
     EXPECT_EQ(error.line, 0u) << path;
     EXPECT_NE(error.message.find("not a regular file"), std::string::npos) << error.message;
   }
+  // The OS would open "good", the part before the NUL.
+  const TraceError nul = file_error(put("good", "write 0\n") + std::string("\0/elsewhere", 11));
+  EXPECT_EQ(nul.line, 0u);
+  EXPECT_NE(nul.message.find("NUL byte"), std::string::npos) << nul.message;
   const TraceError missing = file_error(dir_ + "/missing");
   EXPECT_EQ(missing.line, 0u);
   EXPECT_NE(missing.message.find("cannot open: No such file or directory"), std::string::npos)

@@ -9,8 +9,26 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace zspool::os {
+
+// A path with a NUL byte cannot be given to the OS: it would see only the part before the NUL
+// and open another file than the one named. Every library call that takes a path refuses one.
+inline bool path_has_nul(std::string_view path) {
+  return path.find('\0') != std::string_view::npos;
+}
+// The path for a message: each NUL shown as "\0".
+inline std::string shown_path(std::string_view path) {
+  std::string out;
+  for (const char c : path) {
+    if (c == '\0')
+      out += "\\0";
+    else
+      out += c;
+  }
+  return out;
+}
 
 // The kernel's page size (sysconf(_SC_PAGESIZE)), cached.
 std::size_t page_size() noexcept;
