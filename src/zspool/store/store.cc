@@ -272,7 +272,8 @@ Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   make_room(data.size());
   std::size_t pages_before = pool_->total_pages();
   auto h = pool_->malloc_copy(data, pages_left_under_limit());
-  if (!h && h.error() == Error::limit_reached && room_after_writeback()) {
+  // Refused for want of a page (the pool within a page of the limit): make room for one.
+  if (!h && h.error() == Error::limit_reached && room_after_writeback(pool_->page_size())) {
     pages_before = pool_->total_pages();
     h = pool_->malloc_copy(data, pages_left_under_limit());
   }
@@ -303,15 +304,15 @@ bool Store::grew_past_limit(std::size_t pages_before) const {
   return over_limit() && pool_->total_pages() > pages_before;
 }
 
-// Over the limit after an allocation: with a backing file, write back and look again (no lock
-// held); without one, the write is refused.
-bool Store::room_after_writeback() {
+// Over the limit after an allocation, or `incoming` bytes short of it: with a backing file,
+// write back and look again (no lock held); without one, the write is refused.
+bool Store::room_after_writeback(std::size_t incoming) {
   if (!backing_) {
     counters_.pool_limit_hit.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  make_room(0);
-  return !over_limit();
+  make_room(incoming);
+  return !over_limit(incoming);
 }
 
 // The pool stays over its limit despite writeback: the page goes straight to the backing file.

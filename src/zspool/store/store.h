@@ -490,7 +490,7 @@ class ZSPOOL_API Store {
   bool over_limit(std::size_t extra = 0) const;
   std::size_t pages_left_under_limit() const;
   bool grew_past_limit(std::size_t pages_before) const;
-  bool room_after_writeback();
+  bool room_after_writeback(std::size_t incoming = 0);
   Error evict(Pool& pool, Handle h);
   // Writes the resident page `index` (entry e) to a backing slot and publishes it there; stripe
   // lock held. Takes a page of the budget (limit_reached when spent).

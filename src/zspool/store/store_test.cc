@@ -349,6 +349,31 @@ TEST(Store, RefusedWritesNeverTakeThePoolPastTheLimit) {
   }
 }
 
+// With a backing file, a write that finds the pool within a page of its limit makes room by
+// writing back (the policy's choice of cold pages), as one that passes the limit does; the new
+// page goes straight to the backing file only when writeback cannot make room. The pool's
+// budget of new pages first refused such writes without writing back, and sent each one
+// straight to the file.
+TEST(Store, AtTheLimitWithBackingWritesBackRatherThanSendingNewPagesToTheFile) {
+  TempFile f;
+  // Not a whole number of pages: the pool can be within a page of it and not over it.
+  auto s = make_store({.pages = 4096,
+                       .mem_limit = 64 * kPage + kPage / 2,
+                       .backing_path = f.path,
+                       .background_writer = false});
+  std::mt19937_64 rng(7);
+  std::vector<std::vector<std::byte>> want(4096);
+  for (std::uint64_t n = 0; n < 4096; ++n) {
+    want[n] = random_prefix_page(rng, rng() % (kPage / 2));
+    ASSERT_EQ(s->write(n, want[n]), Error::ok) << n;
+  }
+  const auto st = s->stats();
+  ASSERT_GT(st.written_back_pages, 0u);
+  EXPECT_EQ(st.bd_writes, st.written_back_pages) << "pages sent straight to the backing file";
+  EXPECT_LE(st.mem_used_total, 64 * kPage + kPage / 2);
+  for (std::uint64_t n = 0; n < 4096; ++n) ASSERT_TRUE(reads_back(*s, n, want[n])) << n;
+}
+
 TEST(Store, LimitWithBackingWritesBackAndEverythingReadsBack) {
   TempFile f;
   auto s = make_store({.pages = 3000, .mem_limit = 512 * 1024, .backing_path = f.path});
