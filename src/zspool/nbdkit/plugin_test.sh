@@ -430,7 +430,11 @@ case_cgroup() {
   grep -q "limit= not given: pool memory capped at" "$tmp/nbdkit.log" ||
     fail "no cap under a 128 MiB cgroup: $(cat "$tmp/nbdkit.log")"
   local rc=0 out
-  out=$(nbdcopy "$tmp/random" "$uri" 2>&1) || rc=$?
+  # One request at a time: nbdcopy hangs up at its first error, and nbdkit before 1.33.10
+  # (Debian 12: 1.32.5) aborts when a client hangs up while another worker of that connection
+  # still has a reply queued (nbdkit commit 9d82aa4f, "server: Don't assert on send if client
+  # hangs up early"; README). With 64 requests in flight this case failed 1 run in 8.
+  out=$(nbdcopy --connections=1 --requests=1 "$tmp/random" "$uri" 2>&1) || rc=$?
   ((rc != 0)) || fail "192 MiB of random data fitted a 128 MiB cgroup?"
   kill -0 "$server" 2>/dev/null || fail "the server was killed: $out"
   grep -q "No space left on device" <<<"$out" || fail "the client did not get ENOSPC: $out"
