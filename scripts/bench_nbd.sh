@@ -14,6 +14,11 @@
 #              on this machine. raw-lz4 / sparse is lz4's own price; zs-lz4 / raw-lz4 is
 #              zspool's. Its "held" is ~0: its slots are touched at load, before "before".
 #
+# The zspool servers run with parallel=on, the thread model nbdkit's memory plugin and raw-lz4
+# use. The plugin's default (parallel=auto) serves one request a connection at a time on an
+# nbdkit before 1.33.10, which a client hanging up early can abort (README): on 2 cores that
+# cost a 64 MiB write through one connection about a quarter of its rate (BENCHMARKS.md).
+#
 # and 1 and 4 nbdcopy connections (--connections=N --requests=16; nbdcopy hands out work in
 # 128 MiB pieces, so on these 64 MiB images its 4 connections copy through one: scripts/
 # nbd_conns.c drives N connections at once), it starts a fresh server,
@@ -116,10 +121,10 @@ server_args() {
   case $1 in
     sparse) echo "memory size=$size allocator=sparse" ;;
     mem-zstd) echo "memory size=$size allocator=zstd" ;;
-    zs-lz4) echo "$plugin size=$size compressor=lz4" ;;
-    zs-zstd) echo "$plugin size=$size compressor=zstd" ;;
-    zs-zstd32) echo "$plugin size=$size compressor=zstd page-size=32K" ;;
-    zs-zstd64) echo "$plugin size=$size compressor=zstd page-size=64K" ;;
+    zs-lz4) echo "$plugin size=$size compressor=lz4 parallel=on" ;;
+    zs-zstd) echo "$plugin size=$size compressor=zstd parallel=on" ;;
+    zs-zstd32) echo "$plugin size=$size compressor=zstd page-size=32K parallel=on" ;;
+    zs-zstd64) echo "$plugin size=$size compressor=zstd page-size=64K parallel=on" ;;
     raw-lz4) echo "$work/nbdkit-rawlz4-plugin.so size=$size" ;;
   esac
 }

@@ -359,6 +359,18 @@ TEST(BlockDevice, FlushAndFuaSyncTheBackingFile) {
 
 // ── the parameters ───────────────────────────────────────────────────────────────────────────
 
+// parallel=auto (the default) serves one request a connection at a time only on an nbdkit that
+// a client hanging up with replies queued aborts (before 1.33.10); on and off decide outright.
+TEST(PluginConfig, ParallelAutoAvoidsOnlyAnNbdkitThatAbortsOnAnEarlyHangUp) {
+  EXPECT_EQ(PluginConfig{}.parallel, Parallel::automatic);
+  EXPECT_FALSE(serves_requests_in_parallel(Parallel::automatic, true));
+  EXPECT_TRUE(serves_requests_in_parallel(Parallel::automatic, false));
+  for (const bool aborts : {true, false}) {
+    EXPECT_TRUE(serves_requests_in_parallel(Parallel::on, aborts));
+    EXPECT_FALSE(serves_requests_in_parallel(Parallel::off, aborts));
+  }
+}
+
 TEST(PluginConfig, EachBadParameterIsOneLineNamingIt) {
   PluginConfig c;
   EXPECT_NE(config_problem(c).find("size= is required"), std::string::npos);

@@ -2,14 +2,15 @@
 //
 //   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
 //          [max-chain=N] [page-size=SIZE] [stats-file=PATH] [writeback-policy=page|zspage]
-//          [background-writer=BOOL] [writeback-batch=N] [control=PATH]
+//          [background-writer=BOOL] [writeback-batch=N] [control=PATH] [parallel=auto|BOOL]
 //
 // This file is the C glue only: nbdkit's callbacks parse parameters (plugin_config.h), call
 // BlockDevice (block_device.h: the byte ranges, the page locks, the allocation map) and map its
 // Error values to errno (errno_for). No exception crosses into nbdkit: every callback runs
 // guarded(), which turns one into EIO. nbdkit owns the protocol, the connections and the
 // threads (thread model parallel: any number of requests from any number of connections at
-// once, on one device).
+// once, on one device; serialize_requests, one request a connection at a time, on an nbdkit
+// that a client hanging up early can abort: zspool_thread_model).
 //
 // Life cycle, in nbdkit's order:
 //   config / config_complete   parse and check the parameters, create the device (one line on
@@ -19,6 +20,7 @@
 //                              close frees the compressors' idle per-CPU memory
 //   unload                     stop the stats thread, log the final figures, free the device
 #define NBDKIT_API_VERSION 2
+#include <dlfcn.h>
 #include <nbdkit-plugin.h>
 #include <pthread.h>
 
@@ -29,6 +31,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "zspool/nbdkit/block_device.h"
 #include "zspool/nbdkit/control_fifo.h"
@@ -122,6 +125,17 @@ int parse_writeback_policy_parameter(const char* value) {
   return 0;
 }
 
+int parse_parallel_parameter(const char* value) {
+  if (std::string_view(value) == "auto") {
+    config.parallel = zspool::nbd::Parallel::automatic;
+    return 0;
+  }
+  const int on = nbdkit_parse_bool(value);  // logs its own one-line error
+  if (on < 0) return -1;
+  config.parallel = on != 0 ? zspool::nbd::Parallel::on : zspool::nbd::Parallel::off;
+  return 0;
+}
+
 int zspool_config(const char* key, const char* value) noexcept {
   try {
     const std::string k = key;
@@ -150,6 +164,8 @@ int zspool_config(const char* key, const char* value) noexcept {
       return parse_writeback_policy_parameter(value);
     } else if (k == "writeback-batch") {
       return nbdkit_parse_uint32_t("writeback-batch", value, &config.store.writeback_batch_pages);
+    } else if (k == "parallel") {
+      return parse_parallel_parameter(value);
     } else if (k == "background-writer") {
       const int on = nbdkit_parse_bool(value);
       if (on < 0) return -1;
@@ -372,6 +388,29 @@ int zspool_extents(void*, std::uint32_t count, std::uint64_t offset, std::uint32
   });
 }
 
+// nbdkit_disconnect came in nbdkit 1.33.3, the fix for the abort on an early hang-up in 1.33.10:
+// the stable 1.32 series has neither, 1.34 both. (Only the development releases 1.33.3 to
+// 1.33.9 are misjudged.) The running nbdkit, not the headers this was built against.
+bool nbdkit_aborts_on_early_hangup() {
+  if (dlsym(RTLD_DEFAULT, "nbdkit_error") == nullptr) return true;  // cannot tell: the worst
+  return dlsym(RTLD_DEFAULT, "nbdkit_disconnect") == nullptr;
+}
+
+// After config_complete: parallel unless parallel=off, or parallel=auto (the default) on an
+// nbdkit that one client hanging up early can abort (plugin_config.h).
+int zspool_thread_model() noexcept {
+  const bool aborts = nbdkit_aborts_on_early_hangup();
+  if (zspool::nbd::serves_requests_in_parallel(config.parallel, aborts))
+    return NBDKIT_THREAD_MODEL_PARALLEL;
+  if (config.parallel == zspool::nbd::Parallel::automatic) {
+    nbdkit_debug(
+        "this nbdkit (before 1.33.10) aborts when a client hangs up with replies queued: the "
+        "requests of one connection are served one at a time (parallel=on to serve them in "
+        "parallel anyway; connections run in parallel either way)");
+  }
+  return NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
+}
+
 // The data is in memory already: nothing to prefetch.
 int zspool_cache(void*, std::uint32_t, std::uint64_t, std::uint32_t) noexcept {
   return 0;
@@ -398,8 +437,12 @@ struct nbdkit_plugin make_plugin() {
       "                       idle [SECONDS], writeback KIND [N], writeback-limit N, recompress\n"
       "writeback-policy=page|zspage  what limit= writes back (default page: the coldest pages)\n"
       "background-writer=<BOOL>  write back in a background thread from 95% of limit= to 90%\n"
-      "writeback-batch=<N>    pages written back per batch, 1..1024 (default 32)";
+      "writeback-batch=<N>    pages written back per batch, 1..1024 (default 32)\n"
+      "parallel=auto|<BOOL>   several requests of one connection at once (auto, the default:\n"
+      "                       yes, except on an nbdkit before 1.33.10, which a client hanging\n"
+      "                       up with replies queued aborts)";
   p.magic_config_key = "size";
+  p.thread_model = zspool_thread_model;
   p.after_fork = zspool_after_fork;
   p.open = zspool_open;
   p.close = zspool_close;

@@ -58,6 +58,18 @@ std::optional<std::pair<std::uint64_t, const char*>> hard_limit(const os::Memory
 
 }  // namespace
 
+bool serves_requests_in_parallel(Parallel parallel, bool nbdkit_aborts_on_early_hangup) {
+  switch (parallel) {
+    case Parallel::on:
+      return true;
+    case Parallel::off:
+      return false;
+    case Parallel::automatic:
+      break;
+  }
+  return !nbdkit_aborts_on_early_hangup;
+}
+
 std::string fit_to_memory_limits(PluginConfig& config, const os::MemoryBudget& budget,
                                  std::string* note) {
   const auto hard = hard_limit(budget);

@@ -35,12 +35,25 @@
 
 namespace zspool::nbd {
 
+// parallel=: whether nbdkit may run several requests of one connection at once (its thread
+// model parallel) or one at a time (serialize_requests; connections still run in parallel).
+enum class Parallel { automatic, on, off };
+
 struct PluginConfig {
   std::optional<std::uint64_t> size;
   StoreOptions store;
   std::string stats_file;
   std::string control;  // control=PATH: the FIFO of store commands (control_fifo.h)
+  Parallel parallel = Parallel::automatic;
 };
+
+// Whether requests of one connection run in parallel. nbdkit before 1.33.10 (Debian 12: 1.32.5)
+// aborts, ending every connection, when a client hangs up while another worker thread of its
+// connection still has a reply queued (nbdkit commit 9d82aa4f, "server: Don't assert on send if
+// client hangs up early"): a killed client, or nbdcopy quitting at its first error, does that.
+// Only parallel serving has a second worker a connection, so `automatic` serves one request at
+// a time on such an nbdkit and in parallel on any other; on and off decide outright.
+bool serves_requests_in_parallel(Parallel parallel, bool nbdkit_aborts_on_early_hangup);
 
 // Why `config` cannot make a device, as one line naming the parameter (e.g. "compressor=lz5:
 // unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)", "compressor=zstd:dict=F: dictionary F:

@@ -23,6 +23,9 @@
  *                                  the server closes it (or after 2 s of silence). Exit 0 when
  *                                  every connection was made: what the server kept is checked
  *                                  by the caller
+ *   hang-up SOCK ROUNDS            ROUNDS raw connections that each ask for 256 reads of 64 KiB
+ *                                  and close the socket without reading a reply: the server
+ *                                  has replies queued when every send fails
  *
  * Exit status 0 on success, 1 on a failed check (with one line on stderr saying what). */
 #include <errno.h>
@@ -478,6 +481,38 @@ static int run_garbage(const char* sock, int rounds, uint64_t seed) {
   return 0;
 }
 
+/* ── hang-up: a client that leaves with replies queued ──────────────────────────────────── */
+
+/* ROUNDS raw connections, each of which asks for 256 reads of 64 KiB, never reads a reply, and
+ * closes the socket 50 ms later: the server's replies fill the socket, one worker waits to send
+ * while others hold replies ready, then every send fails at once. Exit 0 when every connection
+ * was made; whether the server lived is checked by the caller. */
+static int run_hang_up(const char* sock, int rounds) {
+  signal(SIGPIPE, SIG_IGN);
+  enum { kReads = 256, kLength = 64 << 10 };
+  static uint8_t requests[kReads * 28];
+  for (int round = 0; round < rounds; ++round) {
+    const int fd = raw_connect(sock);
+    if (fd < 0) return fail("cannot connect for a hang-up round");
+    handshake(fd);
+    memset(requests, 0, sizeof requests);
+    for (int i = 0; i < kReads; ++i) {
+      uint8_t* at = requests + (size_t)i * 28;
+      put_be(at, 0x25609513, 4);      /* NBD_REQUEST_MAGIC; NBD_CMD_READ = 0 */
+      put_be(at + 8, (uint64_t)i, 8); /* the handle */
+      put_be(at + 16, (uint64_t)i * kLength % (8u << 20), 8);
+      put_be(at + 24, kLength, 4);
+    }
+    if (write(fd, requests, sizeof requests) < 0 && errno != EPIPE && errno != ECONNRESET) {
+      close(fd);
+      return fail("a hang-up write failed oddly");
+    }
+    usleep(50 * 1000);
+    close(fd); /* unread replies: the server's sends fail */
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 5 && strcmp(argv[1], "concurrent") == 0)
     return run_concurrent(argv[2], atoi(argv[3]), atoi(argv[4]));
@@ -491,10 +526,11 @@ int main(int argc, char** argv) {
   if (argc >= 3 && strcmp(argv[1], "kill-mid") == 0) return run_kill_mid(argv[2]);
   if (argc >= 5 && strcmp(argv[1], "garbage") == 0)
     return run_garbage(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0));
+  if (argc >= 4 && strcmp(argv[1], "hang-up") == 0) return run_hang_up(argv[2], atoi(argv[3]));
   fprintf(stderr,
           "usage: plugin_test_client concurrent SOCK CONNS ROUNDS | overlap SOCK CONNS WRITES |\n"
           "       fill SOCK |\n"
           "       write-pages SOCK PAGES SEED | check-pages SOCK PAGES SEED | kill-mid SOCK |\n"
-          "       garbage SOCK ROUNDS SEED\n");
+          "       garbage SOCK ROUNDS SEED | hang-up SOCK ROUNDS\n");
   return 2;
 }
