@@ -288,6 +288,17 @@ Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   return *h;
 }
 
+// Recompression's room: the limit's, and a little beyond it while it runs (recompress()
+// compacts at the end, so the pool ends within the limit when the replaced objects' room adds
+// up to pages). Pages, at least 16 and 1/64 of the limit.
+std::size_t Store::pages_left_for_recompression() const {
+  if (options_.mem_limit == 0) return Pool::kAnyNewPages;
+  const std::uint64_t limit_pages = options_.mem_limit / pool_->page_size();
+  const std::uint64_t slack = std::max<std::uint64_t>(16, limit_pages / 64);
+  const std::uint64_t held = pool_->total_pages();
+  return held >= limit_pages + slack ? 0 : static_cast<std::size_t>(limit_pages + slack - held);
+}
+
 // The pages the pool may still take before it passes mem_limit (any without one).
 std::size_t Store::pages_left_under_limit() const {
   if (options_.mem_limit == 0) return Pool::kAnyNewPages;
@@ -541,6 +552,8 @@ Result<RecompressResult> Store::recompress(RecompressKind kind, std::uint32_t th
     auto attempted = recompress_page(index, kind, threshold, priority, result);
     if (!attempted) return attempted.error();
   }
+  // Replaced objects leave holes; under a limit, give them back so the pool ends within it.
+  if (over_limit() && result.recompressed > result.compacted_after) (void)pool_->compact();
   return result;
 }
 
@@ -613,11 +626,23 @@ std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> Store::shrink
 }
 
 // Stores the smaller form in a new object and publishes it if page `index` still holds
-// old_handle; else (written, discarded or written back meanwhile) the new object goes.
+// old_handle; else (written, discarded or written back meanwhile) the new object goes. The new
+// object lies in another size class and is made before the old one goes, and the old one's
+// room comes back only through compaction: under mem_limit the new object gets the limit's
+// room plus kRecompressSlack, the pool is compacted once that is spent (if anything was
+// replaced since the last compaction), and a page that still does not fit is left as it is
+// (tried again by a later recompress).
 Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
                              std::span<const std::byte> data, std::uint8_t codec,
                              RecompressResult& result) {
-  auto h = pool_->malloc_copy(data);
+  auto h = pool_->malloc_copy(data, pages_left_for_recompression());
+  if (!h && h.error() == Error::limit_reached && result.recompressed > result.compacted_after) {
+    // Out of room: the objects replaced so far left holes; compaction turns them into pages.
+    result.compacted_after = result.recompressed;
+    (void)pool_->compact();
+    h = pool_->malloc_copy(data, pages_left_for_recompression());
+  }
+  if (!h && h.error() == Error::limit_reached) return Error::ok;  // left as it is
   if (!h) return h.error();
   if (const Error e = make_reverse(*h); e != Error::ok) {
     (void)pool_->free(*h);

@@ -315,10 +315,11 @@ ZSPOOL_API std::optional<RecompressKind> parse_recompress_kind(std::string_view 
 
 // What one recompress() call did.
 struct RecompressResult {
-  std::uint64_t attempted = 0;     // pages compressed again with at least one secondary
-  std::uint64_t recompressed = 0;  // of them, pages stored smaller
-  std::uint64_t saved_bytes = 0;   // stored bytes saved (sum of old length - new length)
-  std::uint64_t no_gain = 0;       // of them, pages no secondary tried made smaller
+  std::uint64_t attempted = 0;        // pages compressed again with at least one secondary
+  std::uint64_t recompressed = 0;     // of them, pages stored smaller
+  std::uint64_t saved_bytes = 0;      // stored bytes saved (sum of old length - new length)
+  std::uint64_t no_gain = 0;          // of them, pages no secondary tried made smaller
+  std::uint64_t compacted_after = 0;  // `recompressed` when the pool was last compacted for room
 };
 
 class ZSPOOL_API Store {
@@ -393,7 +394,10 @@ class ZSPOOL_API Store {
   // priority 0: try the secondaries above the page's codec in priority order, stopping at the
   // first that shrinks it; a page none shrinks is marked and not tried again. priority p
   // (1..secondaries): only secondary p, on pages whose codec is below p (not marked on failure).
-  // At most max_pages pages are attempted (0: no limit). Errors: invalid_argument (no secondary
+  // At most max_pages pages are attempted (0: no limit). Under mem_limit it may pass the limit
+  // by max(16 pages, 1/64 of it) while it runs (a smaller copy is made before the old one goes,
+  // in another size class); it compacts when that room is spent and at the end, and leaves a
+  // page that finds no room as it is. Errors: invalid_argument (no secondary
   // compressors, or priority > their number), out_of_memory (a buffer could not grow), and the
   // pool's errors (what was recompressed before stays).
   Result<RecompressResult> recompress(RecompressKind kind, std::uint32_t threshold = 0,
@@ -489,6 +493,7 @@ class ZSPOOL_API Store {
   void make_room(std::size_t incoming);
   bool over_limit(std::size_t extra = 0) const;
   std::size_t pages_left_under_limit() const;
+  std::size_t pages_left_for_recompression() const;
   bool grew_past_limit(std::size_t pages_before) const;
   bool room_after_writeback(std::size_t incoming = 0);
   Error evict(Pool& pool, Handle h);
