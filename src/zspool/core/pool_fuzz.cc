@@ -1,7 +1,9 @@
 // libFuzzer target: operation sequences on a pool with writeback, checked against a reference
 // model. The input is a byte program; each operation reads the bytes it needs:
 //
-//   op % 9:  0 malloc(size)      1 free(i)        2 write(i)       3 read+verify(i)
+//   op % 9:  0 malloc(size), or malloc_copy within a budget of 0..3 new pages (the pool's
+//              page count never grows past the budget; a refusal changes nothing)
+//                                1 free(i)        2 write(i)       3 read+verify(i)
 //            4 map+verify(i)     5 compact        6 reclaim_page   7 shrink(n)
 //            8 set the evict handler's plan (fail the next k calls; free another object
 //              from inside the handler)
@@ -97,11 +99,26 @@ void step(Model& m, Pool& pool, Input& in) {
   const std::uint8_t op = in.byte() % 9;
   switch (op) {
     case 0: {
-      const std::size_t size = 1 + in.u16() % 4096;
+      const std::uint16_t r = in.u16();
+      const std::size_t size = 1 + r % 4096;
+      auto bytes = content(++m.seed, size);
+      if (r & 0x8000) {  // malloc_copy within a budget of 0..3 new pages
+        const std::size_t budget = in.byte() % 4;
+        const std::size_t pages_before = pool.total_pages();
+        auto h = pool.malloc_copy(bytes, budget);
+        if (!h) {
+          if (h.error() != Error::limit_reached) fail("malloc_copy failed", 0);
+          if (pool.total_pages() != pages_before) fail("a refused malloc_copy took pages", 0);
+          break;
+        }
+        if (pool.total_pages() > pages_before + budget) fail("malloc_copy passed its budget", *h);
+        if (m.live.count(*h)) fail("handle issued twice", *h);
+        m.live[*h] = std::move(bytes);
+        break;
+      }
       auto h = pool.malloc(size);
       if (!h) fail("malloc failed", 0);
       if (m.live.count(*h)) fail("handle issued twice", *h);
-      auto bytes = content(++m.seed, size);
       if (pool.write(*h, bytes) != Error::ok) fail("write failed", *h);
       m.live[*h] = std::move(bytes);
       break;
