@@ -383,18 +383,48 @@ void PoolState::release_deferred_handles(ClassState& c, ZsPage* z) {
 
 // ── handle slots ─────────────────────────────────────────────────────────────────────────────
 
-Handle PoolState::take_slot(ClassState& c) {
-  if (c.free_slots == 0) {
-    const HandleTable::Batch batch = handles.reserve_batch();
-    if (batch.first == 0) return 0;
-    for (std::uint64_t i = batch.end; i-- > batch.first;) {
-      handles.slot(i).store(handles.free_word(c.free_slots, 0), std::memory_order_relaxed);
-      c.free_slots = i;
-    }
+// An empty class list gets a fresh batch, else (the table is exhausted) slots other class
+// states freed.
+bool PoolState::refill_slots(ClassState& c) {
+  const HandleTable::Batch batch = handles.reserve_batch();
+  if (batch.first == 0) return steal_slots(c);
+  for (std::uint64_t i = batch.end; i-- > batch.first;) {
+    handles.slot(i).store(handles.free_word(c.free_slots, 0), std::memory_order_relaxed);
+    c.free_slots = i;
   }
+  c.free_slot_count = batch.end - batch.first;
+  return true;
+}
+
+// Up to kBatch slots from the first other class state that has free ones and whose lock is free
+// (c's lock is held: another class lock only by try_lock, so no two mallocs can wait on each
+// other). A slot keeps its word's generation when it changes list, so its old handles stay
+// stale. False when no state could give any.
+bool PoolState::steal_slots(ClassState& c) {
+  bool got = false;
+  for_each_state([&](ClassState& other) {
+    if (got || &other == &c || !other.lock.try_lock()) return;
+    std::lock_guard lock(other.lock, std::adopt_lock);
+    for (std::uint64_t n = 0; n < HandleTable::kBatch && other.free_slots != 0; ++n) {
+      const std::uint64_t index = other.free_slots;
+      const std::uint64_t word = handles.slot(index).load(std::memory_order_relaxed);
+      other.free_slots = handles.free_word_next(word);
+      --other.free_slot_count;
+      handles.slot(index).store(handles.relinked(word, c.free_slots), std::memory_order_relaxed);
+      c.free_slots = index;
+      ++c.free_slot_count;
+      got = true;
+    }
+  });
+  return got;
+}
+
+Handle PoolState::take_slot(ClassState& c) {
+  if (c.free_slots == 0 && !refill_slots(c)) return 0;
   const std::uint64_t index = c.free_slots;
   const std::uint64_t word = handles.slot(index).load(std::memory_order_relaxed);
   c.free_slots = handles.free_word_next(word);
+  --c.free_slot_count;
   ++c.slots_in_use;
   return handles.handle_from_free_word(index, word);
 }
@@ -404,6 +434,7 @@ Handle PoolState::take_slot(ClassState& c) {
 void PoolState::release_slot(ClassState& c, Handle h) {
   handles.slot(h).store(handles.free_word_after(h, c.free_slots), std::memory_order_release);
   c.free_slots = handles.index_of(h);
+  ++c.free_slot_count;
   --c.slots_in_use;
 }
 

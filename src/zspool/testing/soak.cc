@@ -119,7 +119,7 @@ class Soak {
       sh.version = version;
       tally.writes.fetch_add(1, std::memory_order_relaxed);
     } else if (e == Error::out_of_memory || e == Error::limit_reached) {
-      tally.refused.fetch_add(1, std::memory_order_relaxed);  // an injected fault explains it
+      tally.refused.fetch_add(1, std::memory_order_relaxed);  // an injected fault must explain it
     } else {
       report_error(fmt::format("write of page {}: {}", index, error_message(e)));
     }
@@ -210,6 +210,15 @@ SoakResult collect(const SoakOptions& o, const Soak& soak, const StoreStats& st,
   r.page_source_failures = st.pool.alloc_failures;
   r.written_back_pages = st.written_back_pages;
   r.first_error = soak.first_error;
+  // Each injected fault (a page-source refusal, a backing-write failure) can refuse one write at
+  // most. More refusals mean the store refused writes by itself: 8% of them, with no fault at
+  // all, once its handle slots were stranded in class lists (StaleHandle.SlotsAClass...).
+  if (r.refused > r.faults) {
+    ++r.errors;
+    if (r.first_error.empty())
+      r.first_error = fmt::format("{} writes refused; the {} faults injected explain at most {}",
+                                  r.refused, r.faults, r.faults);
+  }
   return r;
 }
 

@@ -24,6 +24,8 @@ TEST(Soak, MixesEveryOperationWithFaultsAndFindsNoErrors) {
   EXPECT_GT(j["ops"].get<std::uint64_t>(), 1000u);
   EXPECT_GT(j["verified"].get<std::uint64_t>(), 0u);
   EXPECT_GT(j["faults_injected"].get<std::uint64_t>(), 0u);
+  EXPECT_LE(j["writes_refused"].get<std::uint64_t>(), j["faults_injected"].get<std::uint64_t>())
+      << "writes refused that no injected fault explains";
   EXPECT_GT(j["written_back_pages"].get<std::uint64_t>(), 0u) << "the limit forces writeback";
 }
 

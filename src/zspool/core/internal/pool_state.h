@@ -262,9 +262,14 @@ static_assert(sizeof(ZsPage) == 40);
 // class lock), so the hot path never takes a pool-wide lock. A handle is (generation, slot
 // index) packed as the layout above says; these members pack and unpack it.
 //   committed bytes = next_unused * 8, rounded up to OS pages
+//   issued (next_unused - 1) = in use + on the class states' free lists
+// A freed slot goes on the list of the class state that freed it, so a class whose objects
+// left (a store's pages change class as they are rewritten; shards merge) can hold many while
+// another reserves fresh batches. When the table has no fresh batch left, a class takes slots
+// from other states' lists instead (PoolState::steal_slots): capacity is never stranded.
 class HandleTable {
  public:
-  // Per class, at most kBatch - 1 slots are issued and unused: kBatch * 8 bytes a class.
+  // Slots are issued to a class, and taken from another, kBatch at a time.
   static constexpr std::uint64_t kBatch = 16;
   static_assert(kBatch * sizeof(std::uint64_t) % 64 == 0, "a batch fills whole cache lines");
   explicit HandleTable(std::uint64_t capacity);
@@ -291,6 +296,10 @@ class HandleTable {
     return free_word(next_index, ((h >> index_bits_) + 1) & generation_mask_);
   }
   std::uint64_t free_word_next(std::uint64_t word) const { return (word >> 1) & index_mask_; }
+  // A free word linking to `next_index` instead, with the same generation.
+  std::uint64_t relinked(std::uint64_t word, std::uint64_t next_index) const {
+    return free_word(next_index, (word >> 1) >> index_bits_);
+  }
   // The handle a free slot `index` with this free word issues next.
   Handle handle_from_free_word(std::uint64_t index, std::uint64_t word) const {
     return make_handle(index, (word >> 1) >> index_bits_);
@@ -438,9 +447,10 @@ struct alignas(64) ClassState {
   std::uint32_t state_index = 0;  // what slots and ZsPage::state_index record
   std::array<ZsPage*, kFullnessGroups> groups{};
   std::uint32_t group_mask = 0;
-  std::uint32_t zspages = 0;       // <= PoolOptions::max_zspages, a uint32
-  std::uint64_t free_slots = 0;    // slot index heading this class's free-slot list (0: none)
-  std::uint64_t slots_in_use = 0;  // handles of this class issued and not released
+  std::uint32_t zspages = 0;          // <= PoolOptions::max_zspages, a uint32
+  std::uint64_t free_slots = 0;       // slot index heading this class's free-slot list (0: none)
+  std::uint64_t free_slot_count = 0;  // slots on that list
+  std::uint64_t slots_in_use = 0;     // handles of this class issued and not released
   std::uint64_t obj_used = 0;
   std::uint64_t pages_committed = 0;  // sum of ZsPage::committed over this class's zspages
 
@@ -517,6 +527,8 @@ class PoolState {
 
   // ── handle slots (class lock held) ──
   Handle take_slot(ClassState& c);  // 0 when out of capacity
+  bool refill_slots(ClassState& c);
+  bool steal_slots(ClassState& c);
   void release_slot(ClassState& c, Handle h);
 
   // ── LRU (takes lru_lock; class lock held) ──
