@@ -392,7 +392,6 @@ bool PoolState::refill_slots(ClassState& c) {
     handles.slot(i).store(handles.free_word(c.free_slots, 0), std::memory_order_relaxed);
     c.free_slots = i;
   }
-  c.free_slot_count = batch.end - batch.first;
   return true;
 }
 
@@ -409,10 +408,8 @@ bool PoolState::steal_slots(ClassState& c) {
       const std::uint64_t index = other.free_slots;
       const std::uint64_t word = handles.slot(index).load(std::memory_order_relaxed);
       other.free_slots = handles.free_word_next(word);
-      --other.free_slot_count;
       handles.slot(index).store(handles.relinked(word, c.free_slots), std::memory_order_relaxed);
       c.free_slots = index;
-      ++c.free_slot_count;
       got = true;
     }
   });
@@ -424,7 +421,6 @@ Handle PoolState::take_slot(ClassState& c) {
   const std::uint64_t index = c.free_slots;
   const std::uint64_t word = handles.slot(index).load(std::memory_order_relaxed);
   c.free_slots = handles.free_word_next(word);
-  --c.free_slot_count;
   ++c.slots_in_use;
   return handles.handle_from_free_word(index, word);
 }
@@ -434,7 +430,6 @@ Handle PoolState::take_slot(ClassState& c) {
 void PoolState::release_slot(ClassState& c, Handle h) {
   handles.slot(h).store(handles.free_word_after(h, c.free_slots), std::memory_order_release);
   c.free_slots = handles.index_of(h);
-  ++c.free_slot_count;
   --c.slots_in_use;
 }
 

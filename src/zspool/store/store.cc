@@ -288,23 +288,22 @@ Result<Handle> Store::allocate_in_pool(std::span<const std::byte> data) {
   return *h;
 }
 
-// Recompression's room: the limit's, and a little beyond it while it runs (recompress()
-// compacts at the end, so the pool ends within the limit when the replaced objects' room adds
-// up to pages). Pages, at least 16 and 1/64 of the limit.
-std::size_t Store::pages_left_for_recompression() const {
-  if (options_.mem_limit == 0) return Pool::kAnyNewPages;
-  const std::uint64_t limit_pages = options_.mem_limit / pool_->page_size();
-  const std::uint64_t slack = std::max<std::uint64_t>(16, limit_pages / 64);
-  const std::uint64_t held = pool_->total_pages();
-  return held >= limit_pages + slack ? 0 : static_cast<std::size_t>(limit_pages + slack - held);
+// The pages the pool may still take before it holds more than limit_bytes (any when 0: no
+// limit).
+std::size_t Store::pages_left_under(std::uint64_t limit_bytes) const {
+  if (limit_bytes == 0) return Pool::kAnyNewPages;
+  const std::uint64_t held = pool_->total_bytes();
+  return held >= limit_bytes ? 0 : (limit_bytes - held) / pool_->page_size();
 }
 
-// The pages the pool may still take before it passes mem_limit (any without one).
-std::size_t Store::pages_left_under_limit() const {
+// Recompression's room: the limit's, and a slack beyond it while it runs of at least 16 pages
+// and 1/64 of the limit (recompress() compacts at the end, so the pool ends within the limit
+// when the replaced objects' room adds up to pages).
+std::size_t Store::pages_left_for_recompression() const {
   if (options_.mem_limit == 0) return Pool::kAnyNewPages;
-  const std::uint64_t held = pool_->total_bytes();
-  if (held >= options_.mem_limit) return 0;
-  return (options_.mem_limit - held) / pool_->page_size();
+  const std::uint64_t slack =
+      std::max<std::uint64_t>(16 * std::uint64_t{pool_->page_size()}, options_.mem_limit / 64);
+  return pages_left_under(options_.mem_limit + slack);
 }
 
 // The budget keeps one thread's allocations within the limit; writers racing for its last
@@ -546,15 +545,15 @@ std::optional<RecompressKind> parse_recompress_kind(std::string_view name) {
 Result<RecompressResult> Store::recompress(RecompressKind kind, std::uint32_t threshold,
                                            std::uint64_t max_pages, unsigned priority) {
   if (secondaries_.empty() || priority > secondaries_.size()) return Error::invalid_argument;
-  RecompressResult result;
+  RecompressRun run;
   for (std::uint64_t index = first_made(0); index < options_.pages; index = first_made(index + 1)) {
-    if (max_pages != 0 && result.attempted >= max_pages) break;
-    auto attempted = recompress_page(index, kind, threshold, priority, result);
+    if (max_pages != 0 && run.attempted >= max_pages) break;
+    auto attempted = recompress_page(index, kind, threshold, priority, run);
     if (!attempted) return attempted.error();
   }
   // Replaced objects leave holes; under a limit, give them back so the pool ends within it.
-  if (over_limit() && result.recompressed > result.compacted_after) (void)pool_->compact();
-  return result;
+  if (over_limit() && run.recompressed > run.compacted_after) (void)pool_->compact();
+  return RecompressResult(run);
 }
 
 // The first page >= index whose chunk of the page table was made (capacity() if none): the
@@ -586,7 +585,7 @@ bool Store::wants_recompression(const Entry& e, RecompressKind kind, std::uint32
 // the page was not attempted.
 Result<bool> Store::recompress_page(std::uint64_t index, RecompressKind kind,
                                     std::uint32_t threshold, unsigned priority,
-                                    RecompressResult& result) {
+                                    RecompressRun& run) {
   const std::span<std::byte> page = scratch(kIo, options_.page_size);
   const std::span<std::byte> out = scratch(kCompress, compress_scratch_bytes_);
   if (page.empty() || out.empty()) return Error::out_of_memory;
@@ -597,15 +596,15 @@ Result<bool> Store::recompress_page(std::uint64_t index, RecompressKind kind,
     if (!wants_recompression(old, kind, threshold, index, priority)) return false;
     if (const Error e = read_from_pool(old, page); e != Error::ok) return e;
   }
-  ++result.attempted;
+  ++run.attempted;
   const auto smaller = shrink_with_secondaries(page, old.length, old.codec, priority, out);
   if (!smaller) {
-    ++result.no_gain;
+    ++run.no_gain;
     counters_.recompress_no_gain.fetch_add(1, std::memory_order_relaxed);
     if (priority == 0) mark_no_secondary_shrinks(index, old.value);
     return true;
   }
-  const Error e = replace_in_pool(index, old.value, smaller->second, smaller->first, result);
+  const Error e = replace_in_pool(index, old.value, smaller->second, smaller->first, run);
   if (e != Error::ok) return e;
   return true;
 }
@@ -629,16 +628,16 @@ std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> Store::shrink
 // old_handle; else (written, discarded or written back meanwhile) the new object goes. The new
 // object lies in another size class and is made before the old one goes, and the old one's
 // room comes back only through compaction: under mem_limit the new object gets the limit's
-// room plus kRecompressSlack, the pool is compacted once that is spent (if anything was
-// replaced since the last compaction), and a page that still does not fit is left as it is
-// (tried again by a later recompress).
+// room plus a slack (pages_left_for_recompression), the pool is compacted once that is spent
+// (if anything was replaced since the last compaction), and a page that still does not fit is
+// left as it is (tried again by a later recompress).
 Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
                              std::span<const std::byte> data, std::uint8_t codec,
-                             RecompressResult& result) {
+                             RecompressRun& run) {
   auto h = pool_->malloc_copy(data, pages_left_for_recompression());
-  if (!h && h.error() == Error::limit_reached && result.recompressed > result.compacted_after) {
+  if (!h && h.error() == Error::limit_reached && run.recompressed > run.compacted_after) {
     // Out of room: the objects replaced so far left holes; compaction turns them into pages.
-    result.compacted_after = result.recompressed;
+    run.compacted_after = run.recompressed;
     (void)pool_->compact();
     h = pool_->malloc_copy(data, pages_left_for_recompression());
   }
@@ -658,8 +657,8 @@ Error Store::replace_in_pool(std::uint64_t index, Handle old_handle,
   set_reverse(*h, index);
   publish_recompressed(
       index, {*h, static_cast<std::uint32_t>(data.size()), Kind::compressed, false, codec, 0});
-  ++result.recompressed;
-  result.saved_bytes += saved;
+  ++run.recompressed;
+  run.saved_bytes += saved;
   counters_.recompressed_pages.fetch_add(1, std::memory_order_relaxed);
   counters_.recompress_saved_bytes.fetch_add(saved, std::memory_order_relaxed);
   return Error::ok;

@@ -315,11 +315,10 @@ ZSPOOL_API std::optional<RecompressKind> parse_recompress_kind(std::string_view 
 
 // What one recompress() call did.
 struct RecompressResult {
-  std::uint64_t attempted = 0;        // pages compressed again with at least one secondary
-  std::uint64_t recompressed = 0;     // of them, pages stored smaller
-  std::uint64_t saved_bytes = 0;      // stored bytes saved (sum of old length - new length)
-  std::uint64_t no_gain = 0;          // of them, pages no secondary tried made smaller
-  std::uint64_t compacted_after = 0;  // `recompressed` when the pool was last compacted for room
+  std::uint64_t attempted = 0;     // pages compressed again with at least one secondary
+  std::uint64_t recompressed = 0;  // of them, pages stored smaller
+  std::uint64_t saved_bytes = 0;   // stored bytes saved (sum of old length - new length)
+  std::uint64_t no_gain = 0;       // of them, pages no secondary tried made smaller
 };
 
 class ZSPOOL_API Store {
@@ -492,7 +491,8 @@ class ZSPOOL_API Store {
   Error store_in_backing(std::uint64_t index, std::span<const std::byte> data, bool huge);
   void make_room(std::size_t incoming);
   bool over_limit(std::size_t extra = 0) const;
-  std::size_t pages_left_under_limit() const;
+  std::size_t pages_left_under(std::uint64_t limit_bytes) const;
+  std::size_t pages_left_under_limit() const { return pages_left_under(options_.mem_limit); }
   std::size_t pages_left_for_recompression() const;
   bool grew_past_limit(std::size_t pages_before) const;
   bool room_after_writeback(std::size_t incoming = 0);
@@ -558,15 +558,18 @@ class ZSPOOL_API Store {
   }
   Error create_secondaries();
   // Recompression (store.cc, "recompress"). recompress_page: true when it tried the page.
+  struct RecompressRun : RecompressResult {
+    std::uint64_t compacted_after = 0;  // `recompressed` when the pool was last compacted for room
+  };
   bool wants_recompression(const Entry& e, RecompressKind kind, std::uint32_t threshold,
                            std::uint64_t index, unsigned priority) const;
   Result<bool> recompress_page(std::uint64_t index, RecompressKind kind, std::uint32_t threshold,
-                               unsigned priority, RecompressResult& result);
+                               unsigned priority, RecompressRun& run);
   std::optional<std::pair<std::uint8_t, std::span<const std::byte>>> shrink_with_secondaries(
       std::span<const std::byte> page, std::uint32_t old_length, std::uint8_t old_codec,
       unsigned priority, std::span<std::byte> out) const;
   Error replace_in_pool(std::uint64_t index, Handle old_handle, std::span<const std::byte> data,
-                        std::uint8_t codec, RecompressResult& result);
+                        std::uint8_t codec, RecompressRun& run);
   void mark_no_secondary_shrinks(std::uint64_t index, Handle old_handle);
   // Whether page `index` carries an idle mark (its access word's idle bit, set by mark_idle).
   bool page_is_idle(std::uint64_t index) const;
