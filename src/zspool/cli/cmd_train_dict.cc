@@ -1,4 +1,4 @@
-// zspool train-dict: a zstd dictionary trained on files, for "zstd:dict=FILE".
+// zspool train-dict: a zstd dictionary trained on files, for "zstd:dict=FILE" and "lz4:dict=FILE".
 //
 //   zspool train-dict --input PATH... -o FILE [--dict-size SIZE] [--samples N]
 //                     [--max-bytes SIZE] [--force] [--json]
@@ -124,7 +124,7 @@ void setup_train_dict(CLI::App& app) {
 }
 
 [[maybe_unused]] const bool registered = register_command(
-    {"train-dict", "train a zstd dictionary on files (for --compressor zstd:dict=FILE)",
+    {"train-dict", "train a zstd dictionary on files (for --compressor zstd:dict=FILE or lz4:dict=FILE)",
      setup_train_dict});
 
 }  // namespace

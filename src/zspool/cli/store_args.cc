@@ -24,8 +24,8 @@ CLI::Validator compressor_validator() {
         if (make_compressor(spec, &why)) return "";
         if (!why.empty()) return fmt::format("'{}': {}", spec, why);
         return fmt::format(
-            "'{}' is not a compressor (lz4, lz4:N, zstd, zstd:N with N 1..22, "
-            "zstd[:N]:dict=FILE, lzo1x)",
+            "'{}' is not a compressor (lz4, lz4:N, lz4[:N]:dict=FILE, zstd, zstd:N with N "
+            "1..22, zstd[:N]:dict=FILE, lzo1x)",
             spec);
       },
       "");
@@ -77,7 +77,8 @@ void check_secondaries(const std::vector<std::string>& specs) {
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
   return app
       .add_option("--compressor", spec,
-                  "lz4, lz4:N, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, lzo1x")
+                  "lz4, lz4:N, lz4[:N]:dict=FILE, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, "
+                  "lzo1x")
       ->check(compressor_validator())
       ->type_name("SPEC")
       ->capture_default_str();

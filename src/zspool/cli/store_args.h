@@ -1,8 +1,8 @@
 // Command-line options that build a zspool::Store, shared by `zspool run` and `zspool replay`
 // so both spell them the same way:
 //
-//   --compressor SPEC   lz4 (default), lz4:N, zstd, zstd:N, zstd[:N]:dict=FILE, lzo1x  — checked
-//                       at parse time
+//   --compressor SPEC   lz4 (default), lz4:N, lz4[:N]:dict=FILE, zstd, zstd:N,
+//                       zstd[:N]:dict=FILE, lzo1x  — checked at parse time
 //   --limit SIZE        the store's memory limit (mem_limit; 0, the default: none)
 //   --backing FILE      the writeback target: a new or empty regular file, locked while in use
 //                       (platform/backing_file.h says what is refused); none by default

@@ -2,7 +2,8 @@
 //
 //   parameter         field                 default
 //   size=SIZE         size                  required (the magic key: `nbdkit zspool 4G` works)
-//   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N, zstd, zstd:N,
+//   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N,
+//                                           lz4[:N]:dict=FILE, zstd, zstd:N,
 //                                           zstd[:N]:dict=FILE, lzo1x)
 //   limit=SIZE        store.mem_limit       none: pool memory the store may hold; but under a
 //                                           hard memory limit (a memory cgroup, ulimit -v) that

@@ -50,54 +50,14 @@ bool parse_parameter(std::string_view text, int lo, int hi, int* out) {
   return true;
 }
 
-// ---- lz4 -------------------------------------------------------------------------------------
-
-class Lz4Compressor final : public Compressor {
- public:
-  static constexpr int kMaxAcceleration = 65537;  // LZ4_ACCELERATION_MAX in lz4.c
-
-  explicit Lz4Compressor(int acceleration) : acceleration_(acceleration) {}
-
-  std::string_view name() const override { return "lz4"; }
-  std::string spec() const override {
-    return acceleration_ == 1 ? "lz4" : "lz4:" + std::to_string(acceleration_);
-  }
-  std::size_t max_compressed_size(std::size_t src_size) const override {
-    return src_size > LZ4_MAX_INPUT_SIZE ? 0 : LZ4_COMPRESSBOUND(src_size);
-  }
-
-  Result<std::size_t> compress(std::span<const std::byte> src,
-                               std::span<std::byte> dst) const override {
-    if (src.size() > LZ4_MAX_INPUT_SIZE) return Error::invalid_argument;
-    const int capacity = static_cast<int>(std::min<std::size_t>(dst.size(), INT_MAX));
-    // LZ4's limited-output mode never writes past `capacity`, returns 0 when the output would
-    // not fit, and otherwise produces the same bytes as with a full-size buffer (the test
-    // CompressedFormDoesNotDependOnDstSize checks this), so lz4 needs no scratch copy.
-    const int n = LZ4_compress_fast(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
-                                    capacity, acceleration_);
-    if (n <= 0) return kDoesNotFit;
-    return static_cast<std::size_t>(n);
-  }
-
-  Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
-    if (src.size() > INT_MAX || dst.size() > INT_MAX) return Error::corrupt_data;
-    const int n = LZ4_decompress_safe(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
-                                      static_cast<int>(dst.size()));
-    return n >= 0 && static_cast<std::size_t>(n) == dst.size() ? Error::ok : Error::corrupt_data;
-  }
-
- private:
-  const int acceleration_;
-};
-
 // ---- codec memory, lent per CPU --------------------------------------------------------------
 
-// Bounce buffers, zstd contexts and lzo work memory are lent per CPU (PerCpu,
+// Bounce buffers, zstd contexts, lzo work memory and lz4 working streams are lent per CPU (PerCpu,
 // platform/internal/per_cpu.h) for one compress or decompress call, as zram keeps one stream
 // per CPU: what they hold is bounded by the CPUs, not by the threads that ever compressed.
 // Lease order (PerCpu waits when every slot is taken): a call holding a lease may take one more,
 // of a cache later in this list, never one earlier or of the same cache:
-//   1. a zstd compression or decompression context, or lzo work memory
+//   1. a zstd compression or decompression context, lzo work memory, or an lz4 working stream
 //   2. a bounce buffer (compress_exactly, inside the compressor's call)
 //
 // Each cache is made on first use and destroyed at exit (or when nbdkit unloads the plugin, so
@@ -130,6 +90,168 @@ Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound
   if (*n > dst.size()) return kDoesNotFit;
   std::memcpy(dst.data(), scratch, *n);
   return n;
+}
+
+// ---- lz4 -------------------------------------------------------------------------------------
+
+// An lz4 dictionary: the content of a zstd dictionary file (what follows its header and entropy
+// tables; lz4 has no use for those), at most its last 64 KiB, lz4's whole window. It is loaded
+// once into an LZ4_stream_t that no call writes; each compression copies that loaded state into
+// a working stream lent per CPU and compresses from there. lz4.h offers that copy as one way to
+// reuse a loaded dictionary; its other, LZ4_attach_dictionary, is not exported by the shared
+// liblz4 (both measured the same speed here: BENCHMARKS.md).
+class Lz4Dictionary {
+ public:
+  static constexpr std::size_t kWindow = 64 << 10;  // lz4's largest match offset
+
+  static Result<std::shared_ptr<const Lz4Dictionary>> make(std::span<const std::byte> bytes) {
+    auto id = zstd_dictionary_id(bytes);
+    if (!id) return id.error();
+    const std::size_t header = ZDICT_getDictHeaderSize(bytes.data(), bytes.size());
+    if (ZDICT_isError(header) || header >= bytes.size())
+      return Error::invalid_argument;  // no content
+    std::span<const std::byte> content = bytes.subspan(header);
+    if (content.size() > kWindow) content = content.last(kWindow);
+    try {
+      auto dictionary = std::shared_ptr<Lz4Dictionary>(new Lz4Dictionary(*id, content));
+      return std::shared_ptr<const Lz4Dictionary>(std::move(dictionary));
+    } catch (const std::bad_alloc&) {
+      return Error::out_of_memory;
+    }
+  }
+
+  std::uint32_t id() const { return id_; }
+  const LZ4_stream_t& loaded() const { return *loaded_; }
+  const char* content() const { return as_chars(std::span<const std::byte>(content_)); }
+  int content_size() const { return static_cast<int>(content_.size()); }
+
+ private:
+  Lz4Dictionary(std::uint32_t id, std::span<const std::byte> window)
+      : id_(id), content_(window.begin(), window.end()), loaded_(new LZ4_stream_t) {
+    LZ4_initStream(loaded_.get(), sizeof(LZ4_stream_t));
+    // The stream points into content_, which never moves (a const member's heap buffer).
+    LZ4_loadDict(loaded_.get(), content(), content_size());
+  }
+  const std::uint32_t id_;
+  const std::vector<std::byte> content_;
+  const std::unique_ptr<LZ4_stream_t> loaded_;
+};
+
+// A working lz4 stream (16 KiB), lent per CPU to compressions with a dictionary.
+struct Lz4WorkStream {
+  std::unique_ptr<LZ4_stream_t> stream;
+};
+
+LZ4_stream_t* made(Lz4WorkStream& work) {
+  if (!work.stream) work.stream.reset(new (std::nothrow) LZ4_stream_t);
+  return work.stream.get();
+}
+
+// Without a dictionary a page is one lz4 block. With one, the block is preceded by the
+// dictionary's id, so that a page is never decoded with another dictionary:
+//
+//   ┌ dictionary id (4, little-endian) ┬ lz4 block, its matches reaching into the dictionary ┐
+//
+// 4 bytes a page (0.3% of a 1.5 KiB compressed page) buy what zstd's frame header gives zstd.
+// A dictionary-less lz4 compressor cannot tell such a page from a block (lz4 blocks carry no
+// header); the store never hands one a page another compressor wrote.
+class Lz4Compressor final : public Compressor {
+ public:
+  static constexpr int kMaxAcceleration = 65537;  // LZ4_ACCELERATION_MAX in lz4.c
+  static constexpr std::size_t kIdBytes = 4;
+
+  explicit Lz4Compressor(int acceleration,
+                         std::shared_ptr<const Lz4Dictionary> dictionary = nullptr,
+                         std::string dictionary_path = "")
+      : acceleration_(acceleration),
+        dictionary_(std::move(dictionary)),
+        dictionary_path_(std::move(dictionary_path)) {}
+
+  std::string_view name() const override { return "lz4"; }
+  std::string spec() const override {
+    std::string spec = acceleration_ == 1 ? "lz4" : "lz4:" + std::to_string(acceleration_);
+    return dictionary_ ? spec + ":dict=" + dictionary_path_ : spec;
+  }
+  std::size_t max_compressed_size(std::size_t src_size) const override {
+    if (src_size > LZ4_MAX_INPUT_SIZE) return 0;
+    return LZ4_COMPRESSBOUND(src_size) + (dictionary_ ? kIdBytes : 0);
+  }
+  std::uint32_t dictionary_id() const override { return dictionary_ ? dictionary_->id() : 0; }
+
+  Result<std::size_t> compress(std::span<const std::byte> src,
+                               std::span<std::byte> dst) const override {
+    if (src.size() > LZ4_MAX_INPUT_SIZE) return Error::invalid_argument;
+    if (dictionary_) return compress_with_dictionary(src, dst);
+    // LZ4's limited-output mode never writes past `capacity`, returns 0 when the output would
+    // not fit, and otherwise produces the same bytes as with a full-size buffer (the test
+    // CompressedFormDoesNotDependOnDstSize checks this), so lz4 needs no scratch copy.
+    const int n = LZ4_compress_fast(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
+                                    capacity_of(dst), acceleration_);
+    if (n <= 0) return kDoesNotFit;
+    return static_cast<std::size_t>(n);
+  }
+
+  Error decompress(std::span<const std::byte> src, std::span<std::byte> dst) const override {
+    if (src.size() > INT_MAX || dst.size() > INT_MAX) return Error::corrupt_data;
+    if (dictionary_) return decompress_with_dictionary(src, dst);
+    const int n = LZ4_decompress_safe(as_chars(src), as_chars(dst), static_cast<int>(src.size()),
+                                      static_cast<int>(dst.size()));
+    return n >= 0 && static_cast<std::size_t>(n) == dst.size() ? Error::ok : Error::corrupt_data;
+  }
+
+ private:
+  static int capacity_of(std::span<std::byte> dst) {
+    return static_cast<int>(std::min<std::size_t>(dst.size(), INT_MAX));
+  }
+
+  // The same limited-output guarantee holds for the streaming call (the same test runs it).
+  Result<std::size_t> compress_with_dictionary(std::span<const std::byte> src,
+                                               std::span<std::byte> dst) const;
+  Error decompress_with_dictionary(std::span<const std::byte> src, std::span<std::byte> dst) const;
+
+  const int acceleration_;
+  const std::shared_ptr<const Lz4Dictionary> dictionary_;
+  const std::string dictionary_path_;
+};
+
+void put_id(std::uint32_t id, std::span<std::byte> out) {
+  for (std::size_t i = 0; i < Lz4Compressor::kIdBytes; ++i) {
+    out[i] = static_cast<std::byte>(id >> (8 * i));
+  }
+}
+
+std::uint32_t get_id(std::span<const std::byte> in) {
+  std::uint32_t id = 0;
+  for (std::size_t i = 0; i < Lz4Compressor::kIdBytes; ++i) {
+    id |= std::to_integer<std::uint32_t>(in[i]) << (8 * i);
+  }
+  return id;
+}
+
+Result<std::size_t> Lz4Compressor::compress_with_dictionary(std::span<const std::byte> src,
+                                                            std::span<std::byte> dst) const {
+  if (dst.size() <= kIdBytes) return kDoesNotFit;
+  auto lease = per_cpu_cache<Lz4WorkStream>().acquire();
+  LZ4_stream_t* work = made(*lease);
+  if (work == nullptr) return Error::out_of_memory;
+  std::memcpy(work, &dictionary_->loaded(), sizeof(LZ4_stream_t));
+  const std::span<std::byte> block = dst.subspan(kIdBytes);
+  const int n =
+      LZ4_compress_fast_continue(work, as_chars(src), as_chars(block), static_cast<int>(src.size()),
+                                 capacity_of(block), acceleration_);
+  if (n <= 0) return kDoesNotFit;
+  put_id(dictionary_->id(), dst);
+  return kIdBytes + static_cast<std::size_t>(n);
+}
+
+Error Lz4Compressor::decompress_with_dictionary(std::span<const std::byte> src,
+                                                std::span<std::byte> dst) const {
+  if (src.size() < kIdBytes || get_id(src) != dictionary_->id()) return Error::corrupt_data;
+  const std::span<const std::byte> block = src.subspan(kIdBytes);
+  const int n = LZ4_decompress_safe_usingDict(
+      as_chars(block), as_chars(dst), static_cast<int>(block.size()), static_cast<int>(dst.size()),
+      dictionary_->content(), dictionary_->content_size());
+  return n >= 0 && static_cast<std::size_t>(n) == dst.size() ? Error::ok : Error::corrupt_data;
 }
 
 // ---- zstd ------------------------------------------------------------------------------------
@@ -310,6 +432,9 @@ Result<std::vector<std::byte>> read_dictionary_file(const std::string& path, std
   }
   if (!zstd_dictionary_id(bytes))
     return refuse("not a zstd dictionary (no dictionary header; train one with zspool train-dict)");
+  // Parses the entropy tables, as loading the dictionary would.
+  if (ZDICT_isError(ZDICT_getDictHeaderSize(bytes.data(), bytes.size())))
+    return refuse("a damaged zstd dictionary (its entropy tables do not parse)");
   return bytes;
 }
 
@@ -367,45 +492,63 @@ class LzoCompressor final : public Compressor {
 
 // ---- factory ---------------------------------------------------------------------------------
 
-Result<std::unique_ptr<Compressor>> make_lz4(std::string_view parameter, bool has_parameter) {
-  int acceleration = 1;
-  if (has_parameter &&
-      !parse_parameter(parameter, 1, Lz4Compressor::kMaxAcceleration, &acceleration)) {
-    return Error::invalid_argument;
+// The part of a spec after "lz4:" or "zstd:": "N", "dict=FILE" or "N:dict=FILE".
+struct LevelAndDictionary {
+  std::optional<std::string_view> level;  // the N, as given
+  std::optional<std::string_view> path;   // the FILE, as given
+};
+
+LevelAndDictionary split_parameter(std::string_view parameter, bool has_parameter) {
+  constexpr std::string_view kDict = "dict=", kLevelAndDict = ":dict=";
+  if (!has_parameter) return {};
+  if (parameter.starts_with(kDict)) return {std::nullopt, parameter.substr(kDict.size())};
+  if (const std::size_t at = parameter.find(kLevelAndDict); at != std::string_view::npos) {
+    return {parameter.substr(0, at), parameter.substr(at + kLevelAndDict.size())};
   }
-  return std::unique_ptr<Compressor>(std::make_unique<Lz4Compressor>(acceleration));
+  return {parameter, std::nullopt};
 }
 
-// "N", "dict=FILE", "N:dict=FILE" (the part after "zstd:").
-Result<std::unique_ptr<Compressor>> make_zstd(std::string_view parameter, bool has_parameter,
-                                              std::string* why) {
-  constexpr std::string_view kDict = "dict=", kLevelAndDict = ":dict=";
-  const bool level_given = has_parameter && !parameter.starts_with(kDict);
-  std::string_view level_text = parameter;
-  std::optional<std::string_view> path;
-  if (!level_given && has_parameter) {
-    path = parameter.substr(kDict.size());
-  } else if (const std::size_t at = parameter.find(kLevelAndDict); at != std::string_view::npos) {
-    level_text = parameter.substr(0, at);
-    path = parameter.substr(at + kLevelAndDict.size());
-  }
-  int level = ZstdCompressor::kDefaultLevel;
-  if (level_given && !parse_parameter(level_text, 1, ZstdCompressor::kMaxLevel, &level)) {
-    return Error::invalid_argument;
-  }
-  const bool has_dictionary = path.has_value();
-  if (!has_dictionary) return std::unique_ptr<Compressor>(std::make_unique<ZstdCompressor>(level));
-  if (path->empty()) {
+// The dictionary file's bytes; `path` must name one.
+Result<std::vector<std::byte>> dictionary_bytes(std::string_view path, std::string* why) {
+  if (path.empty()) {
     if (why != nullptr) *why = "dict= names no file";
     return Error::invalid_argument;
   }
-  const std::string file(*path);
-  auto bytes = read_dictionary_file(file, why);
+  return read_dictionary_file(std::string(path), why);
+}
+
+Result<std::unique_ptr<Compressor>> make_lz4(std::string_view parameter, bool has_parameter,
+                                             std::string* why) {
+  const LevelAndDictionary given = split_parameter(parameter, has_parameter);
+  int acceleration = 1;
+  if (given.level &&
+      !parse_parameter(*given.level, 1, Lz4Compressor::kMaxAcceleration, &acceleration)) {
+    return Error::invalid_argument;
+  }
+  if (!given.path)
+    return std::unique_ptr<Compressor>(std::make_unique<Lz4Compressor>(acceleration));
+  auto bytes = dictionary_bytes(*given.path, why);
+  if (!bytes) return bytes.error();
+  auto dictionary = Lz4Dictionary::make(*bytes);
+  if (!dictionary) return dictionary.error();
+  return std::unique_ptr<Compressor>(std::make_unique<Lz4Compressor>(
+      acceleration, std::move(*dictionary), std::string(*given.path)));
+}
+
+Result<std::unique_ptr<Compressor>> make_zstd(std::string_view parameter, bool has_parameter,
+                                              std::string* why) {
+  const LevelAndDictionary given = split_parameter(parameter, has_parameter);
+  int level = ZstdCompressor::kDefaultLevel;
+  if (given.level && !parse_parameter(*given.level, 1, ZstdCompressor::kMaxLevel, &level)) {
+    return Error::invalid_argument;
+  }
+  if (!given.path) return std::unique_ptr<Compressor>(std::make_unique<ZstdCompressor>(level));
+  auto bytes = dictionary_bytes(*given.path, why);
   if (!bytes) return bytes.error();
   auto dictionary = ZstdDictionary::make(*bytes, level);
   if (!dictionary) return dictionary.error();
   return std::unique_ptr<Compressor>(
-      std::make_unique<ZstdCompressor>(level, std::move(*dictionary), file));
+      std::make_unique<ZstdCompressor>(level, std::move(*dictionary), std::string(*given.path)));
 }
 
 Result<std::unique_ptr<Compressor>> make_lzo(bool has_parameter) {
@@ -421,7 +564,7 @@ Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec, std::
   const bool has_parameter = colon != std::string_view::npos;
   const std::string_view algorithm = spec.substr(0, colon);
   const std::string_view parameter = has_parameter ? spec.substr(colon + 1) : std::string_view{};
-  if (algorithm == "lz4") return make_lz4(parameter, has_parameter);
+  if (algorithm == "lz4") return make_lz4(parameter, has_parameter, why);
   if (algorithm == "zstd") return make_zstd(parameter, has_parameter, why);
   if (algorithm == "lzo1x" || algorithm == "lzo" || algorithm == "lzo-rle") {
     return make_lzo(has_parameter);
@@ -494,6 +637,7 @@ void release_idle_codec_memory() {
   per_cpu_cache<CompressionContext>().for_each_idle([](CompressionContext& c) { c.reset(); });
   per_cpu_cache<DecompressionContext>().for_each_idle([](DecompressionContext& d) { d.reset(); });
   per_cpu_cache<LzoWorkMemory>().for_each_idle([](LzoWorkMemory& w) { w.bytes.reset(); });
+  per_cpu_cache<Lz4WorkStream>().for_each_idle([](Lz4WorkStream& w) { w.stream.reset(); });
 }
 
 namespace internal {
@@ -503,7 +647,8 @@ CodecMemory codec_memory() {
   m.zstd_contexts_live = zstd_contexts_live.load(std::memory_order_relaxed);
   m.slots_per_cache = per_cpu_cache<CompressionContext>().slot_count();
   m.waits = per_cpu_cache<BounceBuffer>().waits() + per_cpu_cache<CompressionContext>().waits() +
-            per_cpu_cache<DecompressionContext>().waits() + per_cpu_cache<LzoWorkMemory>().waits();
+            per_cpu_cache<DecompressionContext>().waits() + per_cpu_cache<LzoWorkMemory>().waits() +
+            per_cpu_cache<Lz4WorkStream>().waits();
   return m;
 }
 

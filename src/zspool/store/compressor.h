@@ -19,14 +19,17 @@
 //     threads at once. Scratch state (zstd contexts, the lzo work memory) is per thread, made on
 //     a thread's first call and freed when the thread exits.
 //
-// zstd dictionaries ("zstd:dict=FILE"): FILE is a zstd dictionary (ZDICT format: its magic and
-// a nonzero id), e.g. from `zspool train-dict` (train_zstd_dictionary below: libzstd's
-// ZDICT_trainFromBuffer). It is read once, when the compressor is made, and digested into one
-// ZSTD_CDict and one ZSTD_DDict that every thread shares (read-only; the per-thread contexts
-// reference them per call). Every frame carries the dictionary's id in its header, and
-// decompress() refuses (corrupt_data) a frame whose id is not its dictionary's, including a
-// dictionary frame given to a compressor without one: a page is never decoded with the wrong
-// dictionary, or none.
+// Dictionaries ("zstd:dict=FILE", "lz4:dict=FILE"): FILE is a zstd dictionary (ZDICT format:
+// its magic and a nonzero id), e.g. from `zspool train-dict` (train_zstd_dictionary below:
+// libzstd's ZDICT_trainFromBuffer). It is read once, when the compressor is made, and digested
+// once for every thread to share read-only: zstd into one ZSTD_CDict and one ZSTD_DDict (the
+// per-thread contexts reference them per call); lz4 into one loaded LZ4_stream_t over the
+// file's content (what follows its header and entropy tables, at most the last 64 KiB: lz4's
+// window), copied into a working stream per call. Every compressed page names the dictionary's
+// id (zstd: in its frame header; lz4: in 4 bytes before the block), and decompress() refuses
+// (corrupt_data) a page whose id is not its dictionary's: a page is never decoded with the
+// wrong dictionary. A zstd dictionary frame given to a compressor without one is refused too;
+// a plain lz4 block carries no header, so a dictionary-less lz4 compressor cannot tell.
 #pragma once
 
 #include <cstddef>
@@ -68,6 +71,8 @@ class ZSPOOL_API Compressor {
 // Builds a compressor from a spec:
 //   "lz4"                 LZ4_compress_default
 //   "lz4:N"               LZ4_compress_fast with acceleration N, 1..65537 (1 is the default)
+//   "lz4:dict=FILE"       lz4 (acceleration 1, or N) with the dictionary in FILE (see above),
+//   "lz4:N:dict=FILE"     a file as for zstd below: LZ4_compress_fast_continue over it
 //   "zstd"                zstd at level 3
 //   "zstd:N"              zstd at level N, 1..22
 //   "zstd:dict=FILE"      zstd at level 3 (or N) with the dictionary in FILE (see above): a
@@ -76,8 +81,9 @@ class ZSPOOL_API Compressor {
 //   "lzo-rle"             which liblzo2 lacks; it maps to plain lzo1x (same format family,
 //                         slightly worse on zero runs).
 // Anything else: Error::invalid_argument. unsupported if the lzo library fails to initialise.
-// A dictionary FILE that cannot be read, is not a regular file, is too large or is not a zstd
-// dictionary: invalid_argument, and `*why` (when given) says so in one line naming FILE.
+// A dictionary FILE (either algorithm) that cannot be read, is not a regular file, is too large
+// or is not a zstd dictionary: invalid_argument, and `*why` (when given) says so in one line
+// naming FILE.
 ZSPOOL_API Result<std::unique_ptr<Compressor>> make_compressor(std::string_view spec,
                                                                std::string* why = nullptr);
 

@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include <unistd.h>
+
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/internal/codec_memory.h"
 
@@ -93,9 +95,43 @@ std::vector<Sample> samples() {
   };
 }
 
-const char* const kSpecs[] = {"lz4", "lz4:8", "zstd", "zstd:1", "zstd:19", "lzo1x"};
+// "@" stands for a dictionary this test binary trains once (dictionary_path below).
+const char* const kSpecs[] = {"lz4",    "lz4:8",   "lz4:dict=@",  "lz4:8:dict=@", "zstd",
+                              "zstd:1", "zstd:19", "zstd:dict=@", "lzo1x"};
 
-std::unique_ptr<Compressor> make(std::string_view spec) {
+// A zstd dictionary trained on text and pointer pages, in a file removed at exit.
+const std::string& dictionary_path() {
+  struct File {
+    std::string path;
+    File() {
+      std::vector<std::byte> samples;
+      for (std::uint64_t i = 0; i < 200; ++i) {
+        const auto page = i % 2 == 0 ? text_bytes(kPage, 900 + i) : pointer_bytes(kPage, 900 + i);
+        samples.insert(samples.end(), page.begin(), page.end());
+      }
+      auto dictionary = train_zstd_dictionary(samples, kPage, 8 << 10);
+      EXPECT_TRUE(dictionary.ok());
+      char name[] = "/tmp/zspool-compressor-test-XXXXXX";
+      const int fd = ::mkstemp(name);
+      EXPECT_GE(fd, 0);
+      if (dictionary.ok() && fd >= 0) {
+        EXPECT_EQ(::write(fd, dictionary->data(), dictionary->size()),
+                  static_cast<ssize_t>(dictionary->size()));
+      }
+      if (fd >= 0) ::close(fd);
+      path = name;
+    }
+    ~File() { ::unlink(path.c_str()); }
+  };
+  static const File file;
+  return file.path;
+}
+
+std::unique_ptr<Compressor> make(std::string_view spec_text) {
+  std::string spec(spec_text);
+  if (const std::size_t at = spec.find('@'); at != std::string::npos) {
+    spec.replace(at, 1, dictionary_path());
+  }
   auto c = make_compressor(spec);
   EXPECT_TRUE(c.ok()) << spec << ": " << error_name(c.error());
   return c.ok() ? std::move(c).value() : nullptr;
@@ -314,6 +350,8 @@ INSTANTIATE_TEST_SUITE_P(AllCompressors, CompressorTest, ::testing::ValuesIn(kSp
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), ':', '_');
+                           std::replace(name.begin(), name.end(), '=', '_');
+                           std::replace(name.begin(), name.end(), '@', 'D');
                            return name;
                          });
 

@@ -1,14 +1,16 @@
-// zstd dictionaries: training (libzstd's ZDICT), the "zstd[:N]:dict=FILE" spec, the id every
-// frame carries, and Store::train_dictionary.
+// Dictionaries: training (libzstd's ZDICT), the "zstd[:N]:dict=FILE" and "lz4[:N]:dict=FILE"
+// specs, the id every compressed page carries, and Store::train_dictionary.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zdict.h>
 #include <zstd.h>
 
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +86,18 @@ class DictionaryTest : public ::testing::Test {
     return path;
   }
 
+  void serves_four_threads(const std::string& spec);
+  void uses_dictionary_as_primary_and_secondary(const std::string& algorithm,
+                                                const std::string& path);
+
+  static std::vector<std::byte> read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> chars{std::istreambuf_iterator<char>(in), {}};
+    std::vector<std::byte> bytes(chars.size());
+    std::memcpy(bytes.data(), chars.data(), chars.size());
+    return bytes;
+  }
+
   std::unique_ptr<Compressor> make(const std::string& spec) {
     std::string why;
     auto c = make_compressor(spec, &why);
@@ -127,6 +141,49 @@ TEST_F(DictionaryTest, DictionarySpecRoundTripsAndBeatsPlainZstd) {
   }
 }
 
+// lz4 takes the same files: their content (not the zstd entropy tables) is lz4's history.
+TEST_F(DictionaryTest, Lz4DictionarySpecRoundTripsAndBeatsPlainLz4) {
+  const std::string path = trained(0, "a.dict");
+  auto with = make("lz4:dict=" + path);
+  auto fast = make("lz4:8:dict=" + path);
+  auto plain = make("lz4");
+  ASSERT_TRUE(with && fast && plain);
+  EXPECT_EQ(with->spec(), "lz4:dict=" + path);
+  EXPECT_EQ(fast->spec(), "lz4:8:dict=" + path);
+  EXPECT_EQ(with->dictionary_id(), make("zstd:dict=" + path)->dictionary_id());
+  EXPECT_EQ(plain->dictionary_id(), 0u);
+  EXPECT_LT(compressed_bytes(*with, 300, 50), compressed_bytes(*plain, 300, 50) * 9 / 10);
+  std::vector<std::byte> out(with->max_compressed_size(kPage)), back(kPage);
+  for (std::uint64_t i = 300; i < 310; ++i) {
+    const auto page = header_page(i, 0);
+    for (const Compressor* c : {with.get(), fast.get()}) {
+      auto n = c->compress(page, out);
+      ASSERT_TRUE(n.ok());
+      ASSERT_EQ(c->decompress(std::span(out).first(*n), back), Error::ok);
+      EXPECT_EQ(back, page);
+    }
+  }
+}
+
+// An lz4 page carries its dictionary's id in 4 bytes before the block: another dictionary
+// refuses it, and so does a dictionary compressor given a plain block (no id).
+TEST_F(DictionaryTest, AnLz4PageIsNeverDecodedWithTheWrongDictionary) {
+  auto a = make("lz4:dict=" + trained(0, "a.dict"));
+  auto b = make("lz4:dict=" + trained(1, "b.dict"));
+  auto plain = make("lz4");
+  ASSERT_TRUE(a && b && plain);
+  std::vector<std::byte> out(a->max_compressed_size(kPage)), back(kPage);
+  auto n = a->compress(header_page(400, 0), out);
+  ASSERT_TRUE(n.ok());
+  std::uint32_t id = 0;
+  std::memcpy(&id, out.data(), sizeof id);  // little-endian on the machines this runs on
+  EXPECT_EQ(id, a->dictionary_id()) << "the page names it";
+  EXPECT_EQ(b->decompress(std::span(out).first(*n), back), Error::corrupt_data);
+  auto p = plain->compress(header_page(400, 0), out);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(a->decompress(std::span(out).first(*p), back), Error::corrupt_data);
+}
+
 // A frame names its dictionary: decoding it with another dictionary, or none, is corrupt_data,
 // never wrong bytes.
 TEST_F(DictionaryTest, AFrameIsNeverDecodedWithTheWrongDictionaryOrNone) {
@@ -150,6 +207,15 @@ TEST_F(DictionaryTest, AFrameIsNeverDecodedWithTheWrongDictionaryOrNone) {
 TEST_F(DictionaryTest, BadDictionarySpecsAreRefusedWithAReason) {
   const std::string good = trained(0, "a.dict");
   const std::string text = save("text", std::vector<std::byte>(1000, std::byte{'x'}));
+  // A dictionary's magic and id over garbage; and a real one cut after its entropy tables (its
+  // repeat offsets then point outside it).
+  std::vector<std::byte> damaged(2000, std::byte{0x5a});
+  const std::uint32_t magic_and_id[] = {0xEC30A437, 12345};
+  std::memcpy(damaged.data(), magic_and_id, sizeof magic_and_id);
+  std::vector<std::byte> tables_only = read(good);
+  tables_only.resize(ZDICT_getDictHeaderSize(tables_only.data(), tables_only.size()));
+  const std::string damaged_path = save("damaged", damaged);
+  const std::string tables_path = save("tables-only", tables_only);
   const struct {
     std::string spec;
     std::string mentions;
@@ -161,7 +227,15 @@ TEST_F(DictionaryTest, BadDictionarySpecsAreRefusedWithAReason) {
       {"zstd:0:dict=" + good, ""},
       {"zstd:x:dict=" + good, ""},
       {"zstd::dict=" + good, ""},
-      {"lz4:dict=" + good, ""},
+      {"lz4:dict=", "names no file"},
+      {"lz4:dict=" + text, "not a zstd dictionary"},
+      {"lz4:0:dict=" + good, ""},
+      {"lz4:x:dict=" + good, ""},
+      {"lz4:8:dict=" + dir_, "not a regular file"},
+      {"lzo1x:dict=" + good, ""},
+      {"zstd:dict=" + damaged_path, "entropy tables do not parse"},
+      {"lz4:dict=" + damaged_path, "entropy tables do not parse"},
+      {"lz4:dict=" + tables_path, "entropy tables do not parse"},  // zstd wants content too
       // The OS would see only the part before the NUL, a real dictionary.
       {"zstd:dict=" + good + std::string("\0/elsewhere", 11), "the path holds a NUL byte"},
   };
@@ -187,7 +261,14 @@ TEST_F(DictionaryTest, TrainingRefusesBadSizesAndSaysWhyLibzstdRefuses) {
 }
 
 TEST_F(DictionaryTest, OneDictionaryCompressorServesFourThreads) {
-  auto c = make("zstd:dict=" + trained(0, "a.dict"));
+  const std::string path = trained(0, "a.dict");
+  for (const std::string& spec : {"zstd:dict=" + path, "lz4:dict=" + path})
+    serves_four_threads(spec);
+}
+
+void DictionaryTest::serves_four_threads(const std::string& spec) {
+  SCOPED_TRACE(spec);
+  auto c = make(spec);
   ASSERT_TRUE(c);
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
@@ -208,6 +289,35 @@ TEST_F(DictionaryTest, OneDictionaryCompressorServesFourThreads) {
 
 // ---- the store ---------------------------------------------------------------------------------
 
+// A store with `algorithm:dict=path` holds header pages in fewer bytes than one with plain
+// `algorithm`, whose `recompress all` with the dictionary as its secondary then holds no more;
+// both read every page back.
+void DictionaryTest::uses_dictionary_as_primary_and_secondary(const std::string& algorithm,
+                                                              const std::string& path) {
+  SCOPED_TRACE(algorithm);
+  const std::string spec = algorithm + ":dict=" + path;
+  auto with = Store::create({.pages = 400, .compressor = spec});
+  auto plain = Store::create({.pages = 400, .compressor = algorithm, .recompress_with = {spec}});
+  ASSERT_TRUE(with.ok() && plain.ok());
+  for (std::uint64_t i = 0; i < 400; ++i) {
+    ASSERT_EQ((*with)->write(i, header_page(i, 0)), Error::ok);
+    ASSERT_EQ((*plain)->write(i, header_page(i, 0)), Error::ok);
+  }
+  EXPECT_LT((*with)->stats().compr_data_size, (*plain)->stats().compr_data_size * 9 / 10);
+  auto r = (*plain)->recompress(RecompressKind::all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->recompressed, 400u);
+  // Each page keeps the smaller of its two forms there.
+  EXPECT_LE((*plain)->stats().compr_data_size, (*with)->stats().compr_data_size);
+  std::vector<std::byte> back(kPage);
+  for (std::uint64_t i = 0; i < 400; ++i) {
+    ASSERT_EQ((*with)->read(i, back), Error::ok);
+    EXPECT_EQ(back, header_page(i, 0));
+    ASSERT_EQ((*plain)->read(i, back), Error::ok);
+    EXPECT_EQ(back, header_page(i, 0));
+  }
+}
+
 TEST_F(DictionaryTest, StoreTrainsOnItsOwnPagesAndUsesTheDictionary) {
   auto store = Store::create({.pages = 400});
   ASSERT_TRUE(store.ok());
@@ -221,26 +331,11 @@ TEST_F(DictionaryTest, StoreTrainsOnItsOwnPagesAndUsesTheDictionary) {
   ASSERT_TRUE(zstd_dictionary_id(*dictionary).ok());
   const std::string path = save("store.dict", *dictionary);
 
-  // As the primary compressor, and as a secondary that recompresses plain zstd pages.
-  auto with = Store::create({.pages = 400, .compressor = "zstd:dict=" + path});
-  auto plain =
-      Store::create({.pages = 400, .compressor = "zstd", .recompress_with = {"zstd:dict=" + path}});
-  ASSERT_TRUE(with.ok() && plain.ok());
-  for (std::uint64_t i = 0; i < 400; ++i) {
-    ASSERT_EQ((*with)->write(i, header_page(i, 0)), Error::ok);
-    ASSERT_EQ((*plain)->write(i, header_page(i, 0)), Error::ok);
-  }
-  EXPECT_LT((*with)->stats().compr_data_size, (*plain)->stats().compr_data_size * 9 / 10);
-  auto r = (*plain)->recompress(RecompressKind::all);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->recompressed, 400u);
-  std::vector<std::byte> back(kPage);
-  for (std::uint64_t i = 0; i < 400; ++i) {
-    ASSERT_EQ((*with)->read(i, back), Error::ok);
-    EXPECT_EQ(back, header_page(i, 0));
-    ASSERT_EQ((*plain)->read(i, back), Error::ok);
-    EXPECT_EQ(back, header_page(i, 0));
-  }
+  uses_dictionary_as_primary_and_secondary("zstd", path);
+}
+
+TEST_F(DictionaryTest, StoreUsesAnLz4DictionaryAsPrimaryAndAsSecondary) {
+  uses_dictionary_as_primary_and_secondary("lz4", trained(0, "a.dict"));
 }
 
 TEST_F(DictionaryTest, StoreTrainingNeedsPages) {

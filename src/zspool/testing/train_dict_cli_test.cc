@@ -63,7 +63,9 @@ TEST_F(TrainDictTest, WritesADictionaryAReplayCanUse) {
   write_file(dir_ / "trace", trace);
   for (const std::vector<std::string>& how :
        {std::vector<std::string>{"--compressor", "zstd:dict=" + dict},
-        std::vector<std::string>{"--compressor", "zstd:5:dict=" + dict}}) {
+        std::vector<std::string>{"--compressor", "zstd:5:dict=" + dict},
+        std::vector<std::string>{"--compressor", "lz4:dict=" + dict},
+        std::vector<std::string>{"--compressor", "lz4", "--recompress-with", "lz4:dict=" + dict}}) {
     std::vector<std::string> replay = {"replay", dir_ / "trace", "--data", dir_ / "data"};
     replay.insert(replay.end(), how.begin(), how.end());
     const Outcome r = run_zspool(replay);
