@@ -52,12 +52,13 @@ bool parse_parameter(std::string_view text, int lo, int hi, int* out) {
 
 // ---- codec memory, lent per CPU --------------------------------------------------------------
 
-// Bounce buffers, zstd contexts, lzo work memory and lz4 working streams are lent per CPU (PerCpu,
+// Bounce buffers, zstd contexts and lzo work memory are lent per CPU (PerCpu,
 // platform/internal/per_cpu.h) for one compress or decompress call, as zram keeps one stream
 // per CPU: what they hold is bounded by the CPUs, not by the threads that ever compressed.
 // Lease order (PerCpu waits when every slot is taken): a call holding a lease may take one more,
 // of a cache later in this list, never one earlier or of the same cache:
-//   1. a zstd compression or decompression context, lzo work memory, or an lz4 working stream
+//   1. a zstd compression or decompression context, lzo work memory, or an lz4 dictionary's
+//      scratch (Lz4Dictionary below: a cache of each dictionary's own)
 //   2. a bounce buffer (compress_exactly, inside the compressor's call)
 //
 // Each cache is made on first use and destroyed at exit (or when nbdkit unloads the plugin, so
@@ -95,21 +96,40 @@ Result<std::size_t> compress_exactly(std::span<std::byte> dst, std::size_t bound
 // ---- lz4 -------------------------------------------------------------------------------------
 
 // An lz4 dictionary: the content of a zstd dictionary file (what follows its header and entropy
-// tables; lz4 has no use for those), at most its last 64 KiB, lz4's whole window. It is loaded
-// once into an LZ4_stream_t that no call writes; each compression copies that loaded state into
-// a working stream lent per CPU and compresses from there. lz4.h offers that copy as one way to
-// reuse a loaded dictionary; its other, LZ4_attach_dictionary, is not exported by the shared
-// liblz4 (both measured the same speed here: BENCHMARKS.md).
+// tables; lz4 has no use for those), at most its last 64 KiB, lz4's whole window.
+//
+// lz4 compresses and decodes fastest when the dictionary lies right before the data in memory
+// ("prefix" mode; measured 0.56-0.76x plain lz4's rate with the dictionary elsewhere, 0.77-0.98x
+// with it in front: BENCHMARKS.md). So each CPU that uses the dictionary gets a scratch of its
+// own, made on its first use and kept until the dictionary goes:
+//
+//   buffer ─▶ ┌ content (n <= 64 KiB) ┬ one page (<= kPrefixed) ┐   loaded: a stream LZ4_loadDict
+//             └───────────────────────┴─────────────────────────┘   made over buffer[0, n)
+//
+// A page is copied in after the content and compressed from there with a copy of `loaded` (lz4.h
+// names copying a loaded stream as one way to reuse a dictionary; LZ4_attach_dictionary, the
+// other, is not exported by the shared liblz4), or decoded into that place and copied out. Data
+// larger than kPrefixed is compressed and decoded where it lies, the dictionary then an external
+// one. Scratch: 2 * 64 KiB + 2 * 16 KiB streams, per CPU that used the dictionary; it is the
+// dictionary's (release_idle_codec_memory does not free it), so it goes with the compressor.
 class Lz4Dictionary {
  public:
-  static constexpr std::size_t kWindow = 64 << 10;  // lz4's largest match offset
+  static constexpr std::size_t kWindow = 64 << 10;    // lz4's largest match offset
+  static constexpr std::size_t kPrefixed = 64 << 10;  // the largest page a store uses
+
+  struct Scratch {
+    std::unique_ptr<std::byte[]> buffer;
+    std::unique_ptr<LZ4_stream_t> loaded;
+    std::unique_ptr<LZ4_stream_t> work;
+  };
 
   static Result<std::shared_ptr<const Lz4Dictionary>> make(std::span<const std::byte> bytes) {
     auto id = zstd_dictionary_id(bytes);
     if (!id) return id.error();
     const std::size_t header = ZDICT_getDictHeaderSize(bytes.data(), bytes.size());
-    if (ZDICT_isError(header) || header >= bytes.size())
-      return Error::invalid_argument;  // no content
+    // read_dictionary_file checked the tables, and they leave content (zstd's repeat offsets
+    // must fall inside it); this is the check for a caller that did not.
+    if (ZDICT_isError(header) || header >= bytes.size()) return Error::invalid_argument;
     std::span<const std::byte> content = bytes.subspan(header);
     if (content.size() > kWindow) content = content.last(kWindow);
     try {
@@ -121,31 +141,40 @@ class Lz4Dictionary {
   }
 
   std::uint32_t id() const { return id_; }
-  const LZ4_stream_t& loaded() const { return *loaded_; }
   const char* content() const { return as_chars(std::span<const std::byte>(content_)); }
   int content_size() const { return static_cast<int>(content_.size()); }
 
+  // Scratches, one lent per call: `scratches().acquire()`, then ready() on it.
+  PerCpu<Scratch>& scratches() const { return scratches_; }
+  // Makes s on its first use; false when memory ran out.
+  bool ready(Scratch& s) const {
+    if (!s.buffer) make_scratch(s);
+    return s.buffer != nullptr;
+  }
+  // Where a page goes in a scratch: right after the content.
+  std::byte* page_place(const Scratch& s) const { return s.buffer.get() + content_.size(); }
+
  private:
   Lz4Dictionary(std::uint32_t id, std::span<const std::byte> window)
-      : id_(id), content_(window.begin(), window.end()), loaded_(new LZ4_stream_t) {
-    LZ4_initStream(loaded_.get(), sizeof(LZ4_stream_t));
-    // The stream points into content_, which never moves (a const member's heap buffer).
-    LZ4_loadDict(loaded_.get(), content(), content_size());
+      : id_(id), content_(window.begin(), window.end()) {}
+
+  void make_scratch(Scratch& s) const {
+    s.buffer.reset(new (std::nothrow) std::byte[content_.size() + kPrefixed]);
+    s.loaded.reset(new (std::nothrow) LZ4_stream_t);
+    s.work.reset(new (std::nothrow) LZ4_stream_t);
+    if (!s.buffer || !s.loaded || !s.work) {
+      s = Scratch{};
+      return;
+    }
+    std::memcpy(s.buffer.get(), content_.data(), content_.size());
+    LZ4_initStream(s.loaded.get(), sizeof(LZ4_stream_t));
+    LZ4_loadDict(s.loaded.get(), reinterpret_cast<const char*>(s.buffer.get()), content_size());
   }
+
   const std::uint32_t id_;
   const std::vector<std::byte> content_;
-  const std::unique_ptr<LZ4_stream_t> loaded_;
+  mutable PerCpu<Scratch> scratches_;
 };
-
-// A working lz4 stream (16 KiB), lent per CPU to compressions with a dictionary.
-struct Lz4WorkStream {
-  std::unique_ptr<LZ4_stream_t> stream;
-};
-
-LZ4_stream_t* made(Lz4WorkStream& work) {
-  if (!work.stream) work.stream.reset(new (std::nothrow) LZ4_stream_t);
-  return work.stream.get();
-}
 
 // Without a dictionary a page is one lz4 block. With one, the block is preceded by the
 // dictionary's id, so that a page is never decoded with another dictionary:
@@ -231,14 +260,19 @@ std::uint32_t get_id(std::span<const std::byte> in) {
 Result<std::size_t> Lz4Compressor::compress_with_dictionary(std::span<const std::byte> src,
                                                             std::span<std::byte> dst) const {
   if (dst.size() <= kIdBytes) return kDoesNotFit;
-  auto lease = per_cpu_cache<Lz4WorkStream>().acquire();
-  LZ4_stream_t* work = made(*lease);
-  if (work == nullptr) return Error::out_of_memory;
-  std::memcpy(work, &dictionary_->loaded(), sizeof(LZ4_stream_t));
+  auto scratch = dictionary_->scratches().acquire();
+  if (!dictionary_->ready(*scratch)) return Error::out_of_memory;
+  const char* from = as_chars(src);
+  if (src.size() <= Lz4Dictionary::kPrefixed) {  // right after the content: prefix mode
+    std::byte* place = dictionary_->page_place(*scratch);
+    if (!src.empty()) std::memcpy(place, src.data(), src.size());
+    from = reinterpret_cast<const char*>(place);
+  }
+  std::memcpy(scratch->work.get(), scratch->loaded.get(), sizeof(LZ4_stream_t));
   const std::span<std::byte> block = dst.subspan(kIdBytes);
   const int n =
-      LZ4_compress_fast_continue(work, as_chars(src), as_chars(block), static_cast<int>(src.size()),
-                                 capacity_of(block), acceleration_);
+      LZ4_compress_fast_continue(scratch->work.get(), from, as_chars(block),
+                                 static_cast<int>(src.size()), capacity_of(block), acceleration_);
   if (n <= 0) return kDoesNotFit;
   put_id(dictionary_->id(), dst);
   return kIdBytes + static_cast<std::size_t>(n);
@@ -248,10 +282,22 @@ Error Lz4Compressor::decompress_with_dictionary(std::span<const std::byte> src,
                                                 std::span<std::byte> dst) const {
   if (src.size() < kIdBytes || get_id(src) != dictionary_->id()) return Error::corrupt_data;
   const std::span<const std::byte> block = src.subspan(kIdBytes);
-  const int n = LZ4_decompress_safe_usingDict(
-      as_chars(block), as_chars(dst), static_cast<int>(block.size()), static_cast<int>(dst.size()),
-      dictionary_->content(), dictionary_->content_size());
-  return n >= 0 && static_cast<std::size_t>(n) == dst.size() ? Error::ok : Error::corrupt_data;
+  const int src_size = static_cast<int>(block.size()), dst_size = static_cast<int>(dst.size());
+  auto scratch = dictionary_->scratches().acquire();
+  if (dst.size() <= Lz4Dictionary::kPrefixed && dictionary_->ready(*scratch)) {
+    // Decoded right after the content (prefix mode), then copied out.
+    std::byte* place = dictionary_->page_place(*scratch);
+    const int n = LZ4_decompress_safe_usingDict(
+        as_chars(block), reinterpret_cast<char*>(place), src_size, dst_size,
+        reinterpret_cast<const char*>(scratch->buffer.get()), dictionary_->content_size());
+    if (n != dst_size) return Error::corrupt_data;
+    if (n > 0) std::memcpy(dst.data(), place, dst.size());
+    return Error::ok;
+  }
+  // Larger than a scratch holds, or no memory for one: the dictionary as an external one.
+  const int n = LZ4_decompress_safe_usingDict(as_chars(block), as_chars(dst), src_size, dst_size,
+                                              dictionary_->content(), dictionary_->content_size());
+  return n == dst_size ? Error::ok : Error::corrupt_data;
 }
 
 // ---- zstd ------------------------------------------------------------------------------------
@@ -637,7 +683,6 @@ void release_idle_codec_memory() {
   per_cpu_cache<CompressionContext>().for_each_idle([](CompressionContext& c) { c.reset(); });
   per_cpu_cache<DecompressionContext>().for_each_idle([](DecompressionContext& d) { d.reset(); });
   per_cpu_cache<LzoWorkMemory>().for_each_idle([](LzoWorkMemory& w) { w.bytes.reset(); });
-  per_cpu_cache<Lz4WorkStream>().for_each_idle([](Lz4WorkStream& w) { w.stream.reset(); });
 }
 
 namespace internal {
@@ -647,8 +692,7 @@ CodecMemory codec_memory() {
   m.zstd_contexts_live = zstd_contexts_live.load(std::memory_order_relaxed);
   m.slots_per_cache = per_cpu_cache<CompressionContext>().slot_count();
   m.waits = per_cpu_cache<BounceBuffer>().waits() + per_cpu_cache<CompressionContext>().waits() +
-            per_cpu_cache<DecompressionContext>().waits() + per_cpu_cache<LzoWorkMemory>().waits() +
-            per_cpu_cache<Lz4WorkStream>().waits();
+            per_cpu_cache<DecompressionContext>().waits() + per_cpu_cache<LzoWorkMemory>().waits();
   return m;
 }
 

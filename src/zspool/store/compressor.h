@@ -16,20 +16,21 @@
 //     dst.size() bytes. It never reads outside src or writes outside dst, whatever src holds.
 //     After corrupt_data, dst's contents are unspecified.
 //   A Compressor holds only its configuration: one object may be used from any number of
-//     threads at once. Scratch state (zstd contexts, the lzo work memory) is per thread, made on
-//     a thread's first call and freed when the thread exits.
+//     threads at once. Scratch state (zstd contexts, the lzo work memory, bounce buffers) is
+//     lent per CPU for one call (release_idle_codec_memory below).
 //
-// Dictionaries ("zstd:dict=FILE", "lz4:dict=FILE"): FILE is a zstd dictionary (ZDICT format:
-// its magic and a nonzero id), e.g. from `zspool train-dict` (train_zstd_dictionary below:
-// libzstd's ZDICT_trainFromBuffer). It is read once, when the compressor is made, and digested
-// once for every thread to share read-only: zstd into one ZSTD_CDict and one ZSTD_DDict (the
-// per-thread contexts reference them per call); lz4 into one loaded LZ4_stream_t over the
-// file's content (what follows its header and entropy tables, at most the last 64 KiB: lz4's
-// window), copied into a working stream per call. Every compressed page names the dictionary's
-// id (zstd: in its frame header; lz4: in 4 bytes before the block), and decompress() refuses
-// (corrupt_data) a page whose id is not its dictionary's: a page is never decoded with the
-// wrong dictionary. A zstd dictionary frame given to a compressor without one is refused too;
-// a plain lz4 block carries no header, so a dictionary-less lz4 compressor cannot tell.
+// Dictionaries ("zstd:dict=FILE", "lz4:dict=FILE"): FILE is a zstd dictionary (ZDICT format: its
+// magic and a nonzero id), e.g. from `zspool train-dict` (train_zstd_dictionary below: libzstd's
+// ZDICT_trainFromBuffer). It is read once, when the compressor is made, and digested once for every
+// thread to share read-only: zstd into one ZSTD_CDict and one ZSTD_DDict (the contexts lent per CPU
+// reference them per call); for lz4, the file's content (what follows its header and entropy
+// tables, at most the last 64 KiB: lz4's window), which each CPU that uses it copies once into a
+// scratch of its own with a stream loaded over it (kept while the compressor lives;
+// release_idle_codec_memory does not free it). Every compressed page names the dictionary's id
+// (zstd: in its frame header; lz4: in 4 bytes before the block), and decompress() refuses
+// (corrupt_data) a page whose id is not its dictionary's: a page is never decoded with the wrong
+// dictionary. A zstd dictionary frame given to a compressor without one is refused too; a plain lz4
+// block carries no header, so a dictionary-less lz4 compressor cannot tell.
 #pragma once
 
 #include <cstddef>
