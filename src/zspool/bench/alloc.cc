@@ -130,10 +130,9 @@ class ZspoolAllocator final : public BenchAllocator {
   explicit ZspoolAllocator(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
 
   std::uint64_t put(std::span<const std::byte> bytes) override {
-    const Result<Handle> h = pool_->malloc(bytes.size());
-    if (!h) return 0;
-    if (pool_->write(*h, bytes) != Error::ok) throw std::runtime_error("zspool: write failed");
-    return *h;
+    // malloc + copy in, as one call (Pool::malloc_copy: the handle is not resolved twice).
+    const Result<Handle> h = pool_->malloc_copy(bytes);
+    return h ? *h : 0;
   }
   void remove(std::uint64_t id) override {
     if (pool_->free(id) != Error::ok) throw std::runtime_error("zspool: free failed");
