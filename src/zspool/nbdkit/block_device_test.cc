@@ -577,6 +577,35 @@ TEST(PluginConfig, ADictionaryThatCannotBeLoadedIsNamedWithTheReason) {
   }
 }
 
+// recompress-with=: comma-separated specs, appended in order (repeating the parameter appends);
+// each is checked as compressor= is, and there may be at most kMaxSecondaryCompressors.
+TEST(PluginConfig, RecompressWithTakesUpToThreeSpecsEachCheckedAsCompressorIs) {
+  TempDir dir;
+  PluginConfig c;
+  c.size = 1 << 20;
+  add_recompress_with(c, "zstd,zstd:19");
+  add_recompress_with(c, "lzo1x");
+  EXPECT_EQ(c.store.recompress_with, (std::vector<std::string>{"zstd", "zstd:19", "lzo1x"}));
+  EXPECT_EQ(config_problem(c), "");
+  add_recompress_with(c, "lz4");
+  EXPECT_EQ(config_problem(c), "recompress-with: 4 compressors, at most 3");
+
+  const auto problem_of = [&](std::string_view value) {
+    PluginConfig one;
+    one.size = 1 << 20;
+    add_recompress_with(one, value);
+    return config_problem(one);
+  };
+  EXPECT_EQ(problem_of("zstd,lz5"),
+            "recompress-with=lz5: unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)");
+  EXPECT_EQ(problem_of("zstd,,lz4"), "recompress-with=: names no compressor");
+  EXPECT_EQ(problem_of(""), "recompress-with=: names no compressor");
+  const std::string missing = dir.path + "/nonexist";
+  EXPECT_EQ(problem_of("zstd:dict=" + missing), "recompress-with=zstd:dict=" + missing +
+                                                    ": dictionary " + missing +
+                                                    ": No such file or directory");
+}
+
 // ── plugin_config: hard memory limits ────────────────────────────────────────────────────────
 
 // A memory cgroup kills the server (every client's data with it) where a pool limit would have

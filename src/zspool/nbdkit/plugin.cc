@@ -1,6 +1,7 @@
 // nbdkit-zspool-plugin: zspool's Store served as an NBD block device by nbdkit.
 //
-//   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [limit=1G backing=FILE]
+//   nbdkit ./build/nbdkit-zspool-plugin.so size=4G [compressor=zstd] [recompress-with=SPEC,...]
+//          [limit=1G backing=FILE]
 //          [max-chain=N] [page-size=SIZE] [stats-file=PATH] [writeback-policy=page|zspage]
 //          [background-writer=BOOL] [writeback-batch=N] [control=PATH] [parallel=auto|BOOL]
 //
@@ -145,6 +146,8 @@ int zspool_config(const char* key, const char* value) noexcept {
       config.size = size;
     } else if (k == "compressor") {
       config.store.compressor = value;
+    } else if (k == "recompress-with") {
+      zspool::nbd::add_recompress_with(config, value);
     } else if (k == "limit") {
       return parse_size(value, &config.store.mem_limit);
     } else if (k == "backing") {
@@ -427,7 +430,10 @@ struct nbdkit_plugin make_plugin() {
   p.config_complete = zspool_config_complete;
   p.config_help =
       "size=<SIZE>            (required) device size, e.g. 4G\n"
-      "compressor=<SPEC>      lz4 (default), lz4:N, zstd, zstd:N, lzo1x\n"
+      "compressor=<SPEC>      lz4 (default), lz4:N, zstd, zstd:N, lzo1x; [:N]:dict=FILE for\n"
+      "                       lz4 and zstd (a dictionary from zspool train-dict)\n"
+      "recompress-with=<SPEC,...>  secondary compressors for the control FIFO's recompress,\n"
+      "                       in priority order (at most 3)\n"
       "limit=<SIZE>           pool memory the store may hold (default: none)\n"
       "backing=<FILE>         writeback target under limit= (a new or empty file)\n"
       "max-chain=<N>          pages per zspage, 1..16 (default 16)\n"

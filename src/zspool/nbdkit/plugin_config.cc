@@ -12,6 +12,31 @@
 
 namespace zspool::nbd {
 
+namespace {
+
+// "PARAMETER=SPEC: why" when make_compressor refuses SPEC, else "".
+std::string compressor_problem(std::string_view parameter, const std::string& spec) {
+  if (spec.empty()) return fmt::format("{}=: names no compressor", parameter);
+  std::string why;
+  if (make_compressor(spec, &why)) return "";
+  // `why` names a known compressor's refusal (a dictionary file and what is wrong with it);
+  // without one the name or its parameter is not one make_compressor knows.
+  return fmt::format("{}={}: {}", parameter, spec,
+                     why.empty() ? "unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)" : why);
+}
+
+}  // namespace
+
+void add_recompress_with(PluginConfig& config, std::string_view value) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = value.find(',', start);
+    config.store.recompress_with.emplace_back(value.substr(start, comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+
 std::string config_problem(const PluginConfig& config) {
   if (!config.size) return "size= is required: the device's size, e.g. size=4G";
   if (*config.size == 0) return "size=0: the device needs at least one byte";
@@ -27,11 +52,19 @@ std::string config_problem(const PluginConfig& config) {
         "take half the memory: at most {} bytes)",
         *config.size, Store::max_pages() * page);
   }
-  if (std::string why; !make_compressor(config.store.compressor, &why)) {
-    // `why` names a known compressor's refusal (a dictionary file and what is wrong with it);
-    // without one the name or its parameter is not one make_compressor knows.
-    return fmt::format("compressor={}: {}", config.store.compressor,
-                       why.empty() ? "unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)" : why);
+  if (std::string problem = compressor_problem("compressor", config.store.compressor);
+      !problem.empty()) {
+    return problem;
+  }
+  const std::vector<std::string>& secondaries = config.store.recompress_with;
+  if (secondaries.size() > kMaxSecondaryCompressors) {
+    return fmt::format("recompress-with: {} compressors, at most {}", secondaries.size(),
+                       kMaxSecondaryCompressors);
+  }
+  for (const std::string& spec : secondaries) {
+    if (std::string problem = compressor_problem("recompress-with", spec); !problem.empty()) {
+      return problem;
+    }
   }
   if (config.store.max_chain < 1 || config.store.max_chain > kMaxChain) {
     return fmt::format("max-chain={}: must be 1..{}", config.store.max_chain, kMaxChain);

@@ -5,6 +5,10 @@
 //   compressor=SPEC   store.compressor      lz4 (make_compressor: lz4, lz4:N,
 //                                           lz4[:N]:dict=FILE, zstd, zstd:N,
 //                                           zstd[:N]:dict=FILE, lzo1x)
+//   recompress-with=SPEC[,SPEC...]  store.recompress_with  none: the secondary compressors,
+//                                           in priority order (at most kMaxSecondaryCompressors,
+//                                           each as compressor=), that `recompress` on the
+//                                           control FIFO uses; repeating it appends
 //   limit=SIZE        store.mem_limit       none: pool memory the store may hold; but under a
 //                                           hard memory limit (a memory cgroup, ulimit -v) that
 //                                           the device's size exceeds, half of what the process
@@ -30,6 +34,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "zspool/platform/internal/os.h"
 #include "zspool/store/store.h"
@@ -55,6 +61,10 @@ struct PluginConfig {
 // Only parallel serving has a second worker a connection, so `automatic` serves one request at
 // a time on such an nbdkit and in parallel on any other; on and off decide outright.
 bool serves_requests_in_parallel(Parallel parallel, bool nbdkit_aborts_on_early_hangup);
+
+// recompress-with=VALUE: appends VALUE's comma-separated specs to store.recompress_with, in
+// order (an empty one too: config_problem refuses it).
+void add_recompress_with(PluginConfig& config, std::string_view value);
 
 // Why `config` cannot make a device, as one line naming the parameter (e.g. "compressor=lz5:
 // unknown compressor (lz4, lz4:N, zstd, zstd:N, lzo1x)", "compressor=zstd:dict=F: dictionary F:

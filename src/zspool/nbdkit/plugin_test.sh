@@ -402,6 +402,33 @@ case_control() {
   echo "control FIFO: idle + writeback idle wrote back $(awk '{print $1}' <(sed -n 2p "$tmp/stats")) pages; bad lines refused"
 }
 
+# recompress-with=: the control FIFO's recompress uses the secondaries given; pages written with
+# lz4 are recompressed smaller with zstd and read back the same; recompress-with= refuses a
+# compressor it cannot make, naming it.
+case_recompress() {
+  make_real_data "$tmp/data"
+  head -c $((16 << 20)) "$tmp/data" >"$tmp/small"
+  verbose=-v  # the FIFO's commands are logged at debug level
+  start_server size=16M compressor=lz4 recompress-with=lzo1x,zstd stats-file="$tmp/stats" \
+    control="$tmp/ctl"
+  nbdcopy "$tmp/small" "$uri"
+  printf 'recompress all 0 2\ncompact\n' >"$tmp/ctl"
+  local tries=0
+  until grep -q '"recompressed_pages": *[1-9]' "$tmp/stats.json" 2>/dev/null &&
+    grep -q "control: compact" "$tmp/nbdkit.log"; do
+    ((++tries < 600)) || fail "recompress all through the FIFO recompressed nothing: $(cat "$tmp/stats")"
+    sleep 0.1
+  done
+  grep -q "control: recompress all 0 2: recompressed" "$tmp/nbdkit.log" ||
+    fail "the recompression was not logged: $(grep control: "$tmp/nbdkit.log")"
+  nbdcopy "$uri" "$tmp/back"
+  cmp "$tmp/small" "$tmp/back" || fail "data read back wrong after recompression"
+  stop_server
+  expect_refused "recompress-with=lz5: unknown compressor" size=1M recompress-with=zstd,lz5
+  expect_refused "recompress-with: 4 compressors, at most 3" size=1M recompress-with=zstd,lz4,lzo1x,zstd:9
+  echo "recompress all with zstd (priority 2 of lzo1x,zstd): $(grep -o 'control: recompress[^"]*' "$tmp/nbdkit.log" | head -1)"
+}
+
 # nbdkit's default mode: it forks into the background (its parent exits) and changes directory
 # to /. Relative path parameters must still name files in the directory nbdkit was started
 # from, the parent's exit must leave the control FIFO and the backing file to the server, and
