@@ -1,7 +1,8 @@
 // zspool soak: every store operation at once, for a while, with faults injected; every read
 // verified (the engine: testing/soak.h).
 //
-//   zspool soak [--seconds N] [--threads T] [--pages P] [--limit SIZE] [--fault-every N] [--json]
+//   zspool soak [--seconds N] [--threads T] [--pages P] [--limit SIZE] [--fault-every N]
+//               [--compressor SPEC] [--recompress-with SPEC[,SPEC...]] [--json]
 //
 // Output: operations done, faults injected, errors found (wrong data, or an error a fault does
 // not explain); exit 1 if any.
@@ -16,6 +17,7 @@
 #include "zspool/cli/options.h"
 #include "zspool/cli/progress.h"
 #include "zspool/cli/render.h"
+#include "zspool/cli/store_args.h"
 #include "zspool/testing/soak.h"
 
 namespace zspool::tools {
@@ -50,8 +52,13 @@ void setup_soak(CLI::App& app) {
   add_size_option(app, "--limit", o.limit, "pool memory limit (writeback above it)");
   add_count_option(app, "--fault-every", o.fault_every,
                    "inject faults every N operations per thread (0: none)", 0, ~std::uint64_t{0});
+  add_compressor_option(app, o.compressor);
+  add_recompress_option(app, o.recompress_with);
   app.add_flag("--json", args->json, "print one JSON object");
-  app.callback([args] { run_soak_verb(*args); });
+  app.callback([args] {
+    check_secondaries(args->soak.recompress_with);
+    run_soak_verb(*args);
+  });
 }
 
 [[maybe_unused]] const bool registered = register_command(

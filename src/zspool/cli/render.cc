@@ -552,6 +552,8 @@ Json soak_json(const SoakResult& r) {
          {"discards", r.discards},
          {"compactions", r.compactions},
          {"writebacks", r.writebacks},
+         {"recompressions", r.recompressions},
+         {"recompressed_pages", r.recompressed_pages},
          {"faults_injected", r.faults},
          {"writes_refused", r.refused},
          {"bd_write_failures", r.bd_write_failures},
@@ -564,12 +566,17 @@ Json soak_json(const SoakResult& r) {
 
 std::string soak_text(const SoakResult& r) {
   const SoakOptions& o = r.options;
-  return fmt::format("soak: {:.1f} s, {} threads, {} pages, limit {} bytes\n", r.seconds, o.threads,
-                     o.pages, o.limit) +
+  std::string secondaries;
+  for (const std::string& spec : o.recompress_with)
+    secondaries += (secondaries.empty() ? "" : ",") + spec;
+  return fmt::format("soak: {:.1f} s, {} threads, {} pages, limit {} bytes, {}{}\n", r.seconds,
+                     o.threads, o.pages, o.limit, o.compressor,
+                     secondaries.empty() ? "" : " (recompress with " + secondaries + ")") +
          fmt::format(
              "  ops {}  (writes {}, reads {} verified {}, discards {}, compactions {}, "
-             "writebacks {})\n",
-             r.ops, r.writes, r.reads, r.verified, r.discards, r.compactions, r.writebacks) +
+             "writebacks {}, recompressions {}: {} pages)\n",
+             r.ops, r.writes, r.reads, r.verified, r.discards, r.compactions, r.writebacks,
+             r.recompressions, r.recompressed_pages) +
          fmt::format(
              "  faults injected {}  (writes refused {}, backing write failures {}, "
              "allocation failures {}), written back {}\n",

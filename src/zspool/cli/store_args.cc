@@ -56,6 +56,18 @@ void check_backing_is_not_an_input(const std::string& backing,
   }
 }
 
+}  // namespace
+
+CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
+  return app
+      .add_option("--compressor", spec,
+                  "lz4, lz4:N, lz4[:N]:dict=FILE, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, "
+                  "lzo1x")
+      ->check(compressor_validator())
+      ->type_name("SPEC")
+      ->capture_default_str();
+}
+
 void add_recompress_option(CLI::App& app, std::vector<std::string>& specs) {
   app.add_option("--recompress-with", specs,
                  fmt::format("secondary compressors for recompression, in priority order (at "
@@ -70,18 +82,6 @@ void check_secondaries(const std::vector<std::string>& specs) {
   if (specs.size() > kMaxSecondaryCompressors)
     usage_error(fmt::format("--recompress-with: {} compressors, at most {}", specs.size(),
                             kMaxSecondaryCompressors));
-}
-
-}  // namespace
-
-CLI::Option* add_compressor_option(CLI::App& app, std::string& spec) {
-  return app
-      .add_option("--compressor", spec,
-                  "lz4, lz4:N, lz4[:N]:dict=FILE, zstd, zstd:N (1..22), zstd[:N]:dict=FILE, "
-                  "lzo1x")
-      ->check(compressor_validator())
-      ->type_name("SPEC")
-      ->capture_default_str();
 }
 
 void add_store_options(CLI::App& app, StoreArgs& args) {

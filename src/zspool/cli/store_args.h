@@ -50,6 +50,10 @@ void add_store_options(CLI::App& app, StoreArgs& args);
 void add_writeback_policy_options(CLI::App& app, StoreArgs& args);
 // Adds --compressor SPEC, checked at parse time by make_compressor (the one validator).
 CLI::Option* add_compressor_option(CLI::App& app, std::string& spec);
+// Adds --recompress-with SPEC[,SPEC...], each checked as --compressor is; more than
+// kMaxSecondaryCompressors is a usage error when the verb runs (check_secondaries).
+void add_recompress_option(CLI::App& app, std::vector<std::string>& specs);
+void check_secondaries(const std::vector<std::string>& specs);
 
 // The Store these arguments describe, with room for `pages` pages. A failure stops the verb
 // (CommandError): a capacity beyond Store::max_pages() (what this process may use), a value

@@ -46,7 +46,7 @@ void fill_page(std::span<std::byte> p, std::uint64_t index, std::uint64_t versio
 
 struct Tally {
   std::atomic<std::uint64_t> ops{0}, writes{0}, reads{0}, verified{0}, discards{0}, compactions{0},
-      writebacks{0}, faults{0}, refused{0}, errors{0};
+      writebacks{0}, recompressions{0}, faults{0}, refused{0}, errors{0};
 };
 
 struct Shadow {
@@ -106,7 +106,24 @@ class Soak {
       tally.compactions.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    if (kind == 97 && !o_.recompress_with.empty()) return recompress(r);
     if (store_.writeback(1 + r % 16).ok()) tally.writebacks.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // A few pages of any kind, by every secondary in turn or by one, while the others write,
+  // read and write back the same pages.
+  void recompress(std::uint64_t r) {
+    static constexpr RecompressKind kKinds[] = {RecompressKind::all, RecompressKind::huge,
+                                                RecompressKind::idle};
+    const auto priority = static_cast<std::uint32_t>((r >> 20) % (o_.recompress_with.size() + 1));
+    const auto done = store_.recompress(kKinds[(r >> 16) % 3], 0, 1 + (r >> 24) % 32, priority);
+    if (done) {
+      tally.recompressions.fetch_add(1, std::memory_order_relaxed);
+    } else if (done.error() == Error::out_of_memory) {
+      tally.refused.fetch_add(1, std::memory_order_relaxed);  // an injected fault must explain it
+    } else {
+      report_error(fmt::format("recompress: {}", error_message(done.error())));
+    }
   }
 
   void write(std::uint64_t index, std::span<std::byte> page) {
@@ -203,6 +220,8 @@ SoakResult collect(const SoakOptions& o, const Soak& soak, const StoreStats& st,
   r.discards = t.discards.load();
   r.compactions = t.compactions.load();
   r.writebacks = t.writebacks.load();
+  r.recompressions = t.recompressions.load();
+  r.recompressed_pages = st.recompressed_pages;
   r.faults = t.faults.load();
   r.refused = t.refused.load();
   r.errors = t.errors.load();
@@ -234,8 +253,12 @@ Result<SoakResult> run_soak(const SoakOptions& o, const ProgressFactory& progres
   if (!dir) return dir.error();
   const std::string backing = *dir + "/backing.img";
   auto source = std::make_shared<FailingPageSource>(std::make_shared<OsPageSource>());
-  auto created = Store::create(
-      {.pages = o.pages, .mem_limit = o.limit, .backing_path = backing, .page_source = source});
+  auto created = Store::create({.pages = o.pages,
+                                .compressor = o.compressor,
+                                .mem_limit = o.limit,
+                                .backing_path = backing,
+                                .page_source = source,
+                                .recompress_with = o.recompress_with});
   std::error_code ec;
   std::filesystem::remove(backing, ec);  // the store keeps it open; nothing is left behind
   std::filesystem::remove(*dir, ec);
