@@ -111,10 +111,12 @@ class Soak {
   }
 
   // A few pages of any kind, by every secondary in turn or by one, while the others write,
-  // read and write back the same pages.
+  // read and write back the same pages. Before one in four idle runs every page is marked idle
+  // (reads and writes clear the marks meanwhile), so idle recompression has pages to take.
   void recompress(std::uint64_t r) {
     static constexpr RecompressKind kKinds[] = {RecompressKind::all, RecompressKind::huge,
                                                 RecompressKind::idle};
+    if (kKinds[(r >> 16) % 3] == RecompressKind::idle && (r >> 30) % 4 == 0) store_.mark_idle();
     const auto priority = static_cast<std::uint32_t>((r >> 20) % (o_.recompress_with.size() + 1));
     const auto done = store_.recompress(kKinds[(r >> 16) % 3], 0, 1 + (r >> 24) % 32, priority);
     if (done) {
