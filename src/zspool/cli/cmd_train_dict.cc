@@ -124,7 +124,8 @@ void setup_train_dict(CLI::App& app) {
 }
 
 [[maybe_unused]] const bool registered = register_command(
-    {"train-dict", "train a zstd dictionary on files (for --compressor zstd:dict=FILE or lz4:dict=FILE)",
+    {"train-dict",
+     "train a zstd dictionary on files (for --compressor zstd:dict=FILE or lz4:dict=FILE)",
      setup_train_dict});
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "zspool/cli/command.h"
 #include "zspool/cli/progress.h"
@@ -566,12 +567,12 @@ Json soak_json(const SoakResult& r) {
 
 std::string soak_text(const SoakResult& r) {
   const SoakOptions& o = r.options;
-  std::string secondaries;
-  for (const std::string& spec : o.recompress_with)
-    secondaries += (secondaries.empty() ? "" : ",") + spec;
+  const std::string secondaries =
+      o.recompress_with.empty()
+          ? ""
+          : fmt::format(" (recompress with {})", fmt::join(o.recompress_with, ","));
   return fmt::format("soak: {:.1f} s, {} threads, {} pages, limit {} bytes, {}{}\n", r.seconds,
-                     o.threads, o.pages, o.limit, o.compressor,
-                     secondaries.empty() ? "" : " (recompress with " + secondaries + ")") +
+                     o.threads, o.pages, o.limit, o.compressor, secondaries) +
          fmt::format(
              "  ops {}  (writes {}, reads {} verified {}, discards {}, compactions {}, "
              "writebacks {}, recompressions {}: {} pages)\n",
